@@ -1,0 +1,1 @@
+//! Dockerfile parsing: instructions, directives, variable substitution and the dump notation.

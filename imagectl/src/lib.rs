@@ -1,0 +1,3 @@
+//! The image manager library: store, transports, containers and builds.
+
+pub mod dockerfile;

@@ -1,0 +1,2 @@
+//! imagectl
+fn main() {}

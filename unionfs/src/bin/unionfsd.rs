@@ -1,0 +1,2 @@
+//! unionfsd
+fn main() {}
