@@ -12,6 +12,7 @@
 pub mod layers;
 pub mod mountinfo;
 pub mod snapshot;
+pub mod twin;
 pub mod xattr;
 
 use std::ffi::OsString;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use mountinfo::{any_mount_under, fstype_at, is_mounted, mounts_at};
 pub use snapshot::{Snapshot, assert_same_view, snapshot};
+pub use twin::Twin;
 
 /// Environment variable naming the daemon to test instead of the workspace's `unionfsd`.
 pub const DAEMON_ENV: &str = "UNIONFS_TEST_DAEMON";
