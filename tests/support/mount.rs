@@ -462,6 +462,14 @@ impl FuseMount {
         None
     }
 
+    /// Sends `sig` to the daemon process (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, sig: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: plain kill(2) of the daemon this guard started.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+
     /// Whether the daemon process is still running.
     pub fn daemon_running(&mut self) -> bool {
         if let Some(c) = self.child.as_mut() {
