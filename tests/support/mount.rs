@@ -9,6 +9,7 @@
 //! names another fuse-overlayfs-compatible binary (e.g. `/usr/bin/fuse-overlayfs`): the
 //! same suite then measures a peer, which is how the tests themselves are validated.
 
+pub mod inotify;
 pub mod layers;
 pub mod mountinfo;
 pub mod snapshot;

@@ -1,0 +1,355 @@
+//! Copy-up: which operations trigger it, that parents come first with their metadata,
+//! that data goes through workdir (the file appears in upper by rename), that mode,
+//! owner, times, xattrs, ACLs and holes are kept, that an O_TRUNC open copies no data,
+//! and that chmod/chown/utimens copy metadata only, deferring data to the first write.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use integration_tests::mount::inotify::Inotify;
+use integration_tests::mount::{FuseMount, LayerStack, Twin, layers, xattr};
+
+/// A lower file with every kind of metadata a copy-up must keep.
+fn rich_file(path: &Path, content: &[u8]) {
+    layers::file(path, content, 0o2754).expect("file");
+    layers::lchown(path, 1000, 1000).expect("chown");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o2754))
+        .expect("chmod after chown");
+    xattr::set(path, "user.origin", b"lower layer").expect("xattr");
+    let st = Command::new("setfacl")
+        .arg("-m")
+        .arg("u:65534:rw,g:100:r")
+        .arg(path)
+        .status()
+        .expect("run setfacl (apt: acl)");
+    assert!(st.success(), "setfacl");
+    layers::set_old_times(path, 444_444_444).expect("times");
+}
+
+fn populate(s: &LayerStack) {
+    for name in [
+        "open_w",
+        "truncate",
+        "chmod",
+        "chown",
+        "utimens",
+        "setxattr",
+        "removexattr",
+        "link",
+    ] {
+        rich_file(
+            &s.lower(0).join("d").join(name),
+            format!("content of {name}\n").as_bytes(),
+        );
+    }
+    layers::set_old_times(&s.lower(0).join("d"), 333_333_333).expect("dir times");
+}
+
+/// Each trigger, as a user would do it.
+fn trigger(root: &Path, name: &str) {
+    let p = root.join("d").join(name);
+    match name {
+        "open_w" => drop(
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .expect("open for write"),
+        ),
+        "truncate" => fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_len(3))
+            .expect("truncate"),
+        "chmod" => fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .expect("chmod"),
+        "chown" => std::os::unix::fs::lchown(&p, Some(65534), None).expect("chown"),
+        "utimens" => layers::set_old_times(&p, 123_456_789).expect("utimens"),
+        "setxattr" => xattr::set(&p, "user.added", b"1").expect("setxattr"),
+        "removexattr" => xattr::remove(&p, "user.origin").expect("removexattr"),
+        "link" => fs::hard_link(&p, root.join("d/link-2")).expect("link"),
+        other => unreachable!("{other}"),
+    }
+}
+
+#[test]
+fn each_trigger_copies_up_keeping_mode_owner_times_xattrs_and_acls() {
+    let t = Twin::new(1, "", "", populate);
+    for name in [
+        "open_w",
+        "truncate",
+        "chmod",
+        "chown",
+        "utimens",
+        "setxattr",
+        "removexattr",
+        "link",
+    ] {
+        t.both(|root| trigger(root, name));
+        t.assert_same(&format!("after {name}"));
+        assert!(
+            fs::symlink_metadata(t.fs.upper.join("d").join(name)).is_ok(),
+            "{name} must copy the file up"
+        );
+    }
+    // The parent was copied up first, with its metadata (its mtime only changed by link).
+    let lower_d = fs::metadata(t.fs.lower(0).join("d")).expect("lower d");
+    let upper_d = fs::metadata(t.fs.upper.join("d")).expect("upper d");
+    assert_eq!(
+        (upper_d.mode(), upper_d.uid(), upper_d.gid()),
+        (lower_d.mode(), lower_d.uid(), lower_d.gid())
+    );
+}
+
+#[test]
+fn parents_are_copied_up_first_with_their_metadata() {
+    let mut t = Twin::new(1, "", "", |s| {
+        let l = s.lower(0);
+        layers::file(&l.join("a/b/c/file"), b"deep\n", 0o644).expect("file");
+        for (d, mode, uid) in [
+            ("a", 0o750, 1000),
+            ("a/b", 0o711, 65534),
+            ("a/b/c", 0o1777, 0),
+        ] {
+            layers::lchown(&l.join(d), uid, uid).expect("chown");
+            fs::set_permissions(
+                l.join(d),
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )
+            .expect("chmod");
+            xattr::set(&l.join(d), "user.dir", d.as_bytes()).expect("xattr");
+        }
+        for (d, secs) in [
+            ("a/b/c", 133_333_333),
+            ("a/b", 122_222_222),
+            ("a", 111_111_111),
+        ] {
+            layers::set_old_times(&l.join(d), secs).expect("times");
+        }
+    });
+    t.both(|root| xattr::set(&root.join("a/b/c/file"), "user.x", b"1").expect("setxattr"));
+    t.assert_same("after a copy-up three levels deep");
+    for d in ["a", "a/b", "a/b/c"] {
+        let l = fs::symlink_metadata(t.fs.lower(0).join(d)).expect("lower");
+        let u = fs::symlink_metadata(t.fs.upper.join(d))
+            .unwrap_or_else(|e| panic!("{d} not in upper: {e}"));
+        assert_eq!(
+            (u.mode(), u.uid(), u.gid(), u.mtime()),
+            (l.mode(), l.uid(), l.gid(), l.mtime()),
+            "{d}: copied-up parent lost metadata"
+        );
+        assert_eq!(
+            xattr::get(&t.fs.upper.join(d), "user.dir")
+                .expect("xattr")
+                .as_deref(),
+            Some(d.as_bytes())
+        );
+    }
+    t.remount();
+    t.assert_same("after remount");
+}
+
+#[test]
+fn copy_up_keeps_holes() {
+    const MIB: u64 = 1 << 20;
+    let t = Twin::new(1, "", "", |s| {
+        let p = s.lower(0).join("sparse");
+        let f = fs::File::create(&p).expect("create");
+        f.set_len(64 * MIB).expect("extend");
+        f.write_all_at(b"head", 0).expect("write");
+        f.write_all_at(b"middle", 32 * MIB).expect("write");
+        layers::set_old_times(&p, 500_000_000).expect("times");
+    });
+    t.both(|root| {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(root.join("sparse"))
+            .expect("open");
+        f.write_all_at(b"X", 8 * MIB).expect("write into a hole");
+    });
+    t.assert_same("after writing into a sparse lower file");
+    let up = fs::metadata(t.fs.upper.join("sparse")).expect("copied up");
+    assert_eq!(up.size(), 64 * MIB);
+    assert!(
+        up.blocks() * 512 < 4 * MIB,
+        "copy-up filled the holes: {} bytes allocated for 3 written blocks",
+        up.blocks() * 512
+    );
+    // The holes are visible through the mount as they are under the kernel.
+    let seeks = |root: &Path| -> Vec<i64> {
+        let f = fs::File::open(root.join("sparse")).expect("open");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        let mut out = Vec::new();
+        for (whence, from) in [
+            (libc::SEEK_HOLE, 0),
+            (libc::SEEK_DATA, 4096 * 4),
+            (libc::SEEK_HOLE, 8 * MIB as i64),
+        ] {
+            // SAFETY: lseek on an open fd.
+            out.push(unsafe { libc::lseek(fd, from, whence) });
+        }
+        out
+    };
+    t.same("SEEK_HOLE/SEEK_DATA after copy-up", seeks);
+}
+
+/// Watches a lower file for reads (IN_ACCESS) by anyone, i.e. by the daemon.
+fn watch_reads(path: &Path) -> Inotify {
+    let i = Inotify::new().expect("inotify");
+    i.watch(path, libc::IN_ACCESS).expect("watch");
+    i
+}
+
+#[test]
+fn o_trunc_open_copies_no_data() {
+    let s = LayerStack::new(1);
+    let big = vec![7u8; 4 << 20];
+    layers::file(&s.lower(0).join("big"), &big, 0o644).expect("file");
+    let reads = watch_reads(&s.lower(0).join("big"));
+    let _m = FuseMount::mount(&s, "");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(s.m("big"))
+        .expect("open O_TRUNC");
+    f.write_all(b"new\n").expect("write");
+    drop(f);
+    let ev = reads.drain();
+    assert!(
+        ev.is_empty(),
+        "the lower file was read for an O_TRUNC open: {ev:?}"
+    );
+    assert_eq!(fs::read(s.m("big")).expect("read"), b"new\n");
+    assert_eq!(fs::read(s.upper.join("big")).expect("upper"), b"new\n");
+}
+
+#[test]
+fn metadata_changes_copy_metadata_only_until_the_first_write() {
+    let s = LayerStack::new(1);
+    let mut content = vec![0u8; 1 << 20];
+    for (i, b) in content.iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    for name in ["chmod", "chown", "utimens"] {
+        layers::file(&s.lower(0).join(name), &content, 0o644).expect("file");
+    }
+    let watches: Vec<Inotify> = ["chmod", "chown", "utimens"]
+        .iter()
+        .map(|n| watch_reads(&s.lower(0).join(n)))
+        .collect();
+    let mut m = Some(FuseMount::mount(&s, ""));
+    fs::set_permissions(
+        s.m("chmod"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    std::os::unix::fs::lchown(s.m("chown"), Some(1000), Some(1000)).expect("chown");
+    layers::set_old_times(&s.m("utimens"), 99_999_999).expect("utimens");
+    for (name, w) in ["chmod", "chown", "utimens"].iter().zip(&watches) {
+        let ev = w.drain();
+        assert!(
+            ev.is_empty(),
+            "{name}: lower data was read for a metadata change: {ev:?}"
+        );
+        let up = fs::symlink_metadata(s.upper.join(name))
+            .unwrap_or_else(|e| panic!("{name}: metadata not copied up: {e}"));
+        assert_eq!(
+            up.blocks(),
+            0,
+            "{name}: the upper file has data blocks before any write"
+        );
+    }
+    let st = fs::metadata(s.m("chmod")).expect("stat");
+    assert_eq!(st.mode() & 0o7777, 0o600);
+    assert_eq!(
+        st.size(),
+        content.len() as u64,
+        "size must still be the lower file's"
+    );
+    assert_eq!(fs::metadata(s.m("chown")).expect("stat").uid(), 1000);
+    assert_eq!(
+        fs::metadata(s.m("utimens")).expect("stat").mtime(),
+        99_999_999
+    );
+    // Reads still see the lower data; the first write copies it.
+    for name in ["chmod", "chown", "utimens"] {
+        assert_eq!(
+            fs::read(s.m(name)).expect("read"),
+            content,
+            "{name}: content"
+        );
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(s.m(name))
+            .expect("open");
+        f.write_all_at(b"WRITTEN", 1000).expect("write");
+    }
+    let mut expect = content.clone();
+    expect[1000..1007].copy_from_slice(b"WRITTEN");
+    for round in ["mounted", "remounted"] {
+        if round == "remounted" {
+            drop(m.take());
+            m = Some(FuseMount::mount(&s, ""));
+        }
+        for name in ["chmod", "chown", "utimens"] {
+            assert_eq!(
+                fs::read(s.m(name)).expect("read"),
+                expect,
+                "{name} ({round}): lower data plus the write"
+            );
+        }
+    }
+    assert_eq!(
+        fs::metadata(s.m("chmod")).expect("stat").mode() & 0o7777,
+        0o600
+    );
+    drop(m);
+}
+
+#[test]
+fn copied_up_data_appears_in_upper_by_rename_from_workdir() {
+    let s = LayerStack::new(1);
+    layers::file(&s.lower(0).join("dir/file"), &vec![1u8; 1 << 20], 0o644).expect("file");
+    fs::create_dir(s.upper.join("dir"))
+        .expect("pre-existing upper dir, so the watch can be placed");
+    let i = Inotify::new().expect("inotify");
+    i.watch(&s.upper.join("dir"), libc::IN_CREATE | libc::IN_MOVED_TO)
+        .expect("watch");
+    let _m = FuseMount::mount(&s, "");
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(s.m("dir/file"))
+        .expect("open");
+    f.write_all(b"tail").expect("append");
+    drop(f);
+    let ev: Vec<_> = i.drain().into_iter().filter(|e| e.name == "file").collect();
+    assert!(!ev.is_empty(), "no copy-up event seen in upper/dir");
+    assert!(
+        ev.iter().all(|e| e.mask & libc::IN_MOVED_TO != 0),
+        "the copy-up must be built in workdir and renamed into upper, never created in place: {ev:?}"
+    );
+    let mut got = Vec::new();
+    fs::File::open(s.m("dir/file"))
+        .expect("open")
+        .read_to_end(&mut got)
+        .expect("read");
+    assert_eq!(got.len(), (1 << 20) + 4);
+}
+
+#[test]
+fn open_for_write_without_writing_keeps_content_and_times() {
+    let t = Twin::new(1, "", "", |s| {
+        rich_file(&s.lower(0).join("f"), b"unchanged\n")
+    });
+    t.both(|root| {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(root.join("f"))
+            .expect("open rw");
+        f.seek(SeekFrom::End(0)).expect("seek");
+    });
+    t.assert_same("after open O_RDWR and close");
+}
