@@ -5,5 +5,10 @@
 //! code to commit, diff and answer "which layer holds this path". The `fuse` module is
 //! only the adapter that serves that logic to the kernel.
 
+pub mod daemon;
+pub mod fuse;
+pub mod layer;
+pub mod options;
 pub mod sys;
+pub mod union;
 pub mod whiteout;

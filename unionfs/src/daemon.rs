@@ -1,0 +1,171 @@
+//! Checking a mount request and serving it: the part of `unionfsd` worth testing.
+//!
+//! Every check runs before anything is mounted, so bad input costs one clear line and
+//! leaves nothing behind.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use fuser::{Config, MountOption, SessionACL};
+
+use crate::fuse::{Timeouts, UnionFs};
+use crate::layer::LayerStack;
+use crate::options::MountArgs;
+use crate::union::{Union, UnionConfig};
+use crate::whiteout::WhiteoutFormat;
+
+/// Why a mount was refused; the message is the one line the user sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MountError(pub String);
+
+fn fail<T>(msg: String) -> Result<T, MountError> {
+    Err(MountError(msg))
+}
+
+fn canonical(role: &str, p: &Path) -> Result<PathBuf, MountError> {
+    std::fs::canonicalize(p).or_else(|e| fail(format!("{role} {}: {e}", p.display())))
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    info.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .is_some_and(|mp| Path::new(&mp.replace("\\040", " ")) == path)
+    })
+}
+
+/// Checks everything that can be checked before mounting.
+pub fn check(args: &MountArgs) -> Result<(), MountError> {
+    if !Path::new("/dev/fuse").exists() {
+        return fail("no /dev/fuse: load the fuse module (modprobe fuse) or pass the device into this container".into());
+    }
+    for lower in &args.lowers {
+        let p = canonical("lowerdir", lower)?;
+        if !p.is_dir() {
+            return fail(format!("lowerdir {}: not a directory", lower.display()));
+        }
+    }
+    if let (Some(upper), Some(work)) = (&args.upper, &args.work) {
+        let u = canonical("upperdir", upper)?;
+        let w = canonical("workdir", work)?;
+        let (um, wm) = match (std::fs::metadata(&u), std::fs::metadata(&w)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return fail(format!("upperdir/workdir: {e}")),
+        };
+        if !um.is_dir() || !wm.is_dir() {
+            return fail("upperdir and workdir must be directories".into());
+        }
+        if um.dev() != wm.dev() {
+            return fail(format!(
+                "workdir {} is not on the same filesystem as upperdir {}: copy-up renames from one to the other",
+                work.display(),
+                upper.display()
+            ));
+        }
+        if w.starts_with(&u) || u.starts_with(&w) {
+            return fail(format!(
+                "workdir {} and upperdir {} must be separate trees, neither inside the other",
+                work.display(),
+                upper.display()
+            ));
+        }
+    }
+    let mp = canonical("mountpoint", &args.mountpoint)?;
+    if !mp.is_dir() {
+        return fail(format!(
+            "mountpoint {}: not a directory",
+            args.mountpoint.display()
+        ));
+    }
+    if is_mount_point(&mp) {
+        return fail(format!(
+            "mountpoint {} is busy: something is already mounted there",
+            args.mountpoint.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the layers and builds the union (taking the workdir's lock).
+pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
+    let root = nix::unistd::geteuid().is_root();
+    let layers = LayerStack::open(
+        &args.lowers,
+        if args.read_only {
+            None
+        } else {
+            args.upper.as_deref()
+        },
+    )
+    .map_err(|e| MountError(e.to_string()))?;
+    let whiteout = args.whiteout.unwrap_or(if root {
+        WhiteoutFormat::Kernel
+    } else {
+        WhiteoutFormat::Oci
+    });
+    let cfg = UnionConfig {
+        whiteout,
+        volatile: args.volatile,
+    };
+    let work = if args.read_only {
+        None
+    } else {
+        args.work.as_deref()
+    };
+    let union = Union::new(layers, work, cfg).map_err(|e| MountError(e.to_string()))?;
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = args.timeout {
+        timeouts.lower = std::time::Duration::from_secs(t);
+    }
+    Ok(UnionFs::new(union, timeouts))
+}
+
+/// The `fuser` configuration for a request: mount flags, access and threads.
+pub fn fuse_config(args: &MountArgs) -> Config {
+    let root = nix::unistd::geteuid().is_root();
+    let mut opts = vec![
+        MountOption::FSName(args.source.clone().unwrap_or_else(|| "unionfsd".into())),
+        MountOption::Subtype("unionfsd".into()),
+    ];
+    let read_only = args.read_only || args.upper.is_none();
+    opts.push(if read_only {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
+    if args.default_permissions.unwrap_or(root) {
+        opts.push(MountOption::DefaultPermissions);
+    }
+    opts.push(if args.suid.unwrap_or(root) {
+        MountOption::Suid
+    } else {
+        MountOption::NoSuid
+    });
+    opts.push(if args.dev.unwrap_or(root) {
+        MountOption::Dev
+    } else {
+        MountOption::NoDev
+    });
+    opts.push(if args.exec.unwrap_or(true) {
+        MountOption::Exec
+    } else {
+        MountOption::NoExec
+    });
+    opts.push(MountOption::NoAtime);
+    let mut config = Config::default();
+    config.mount_options = opts;
+    config.acl = if args.allow_other.unwrap_or(root) {
+        SessionACL::All
+    } else if args.allow_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(args.threads.unwrap_or(4));
+    config.clone_fd = true;
+    config
+}

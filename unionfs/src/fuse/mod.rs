@@ -1,0 +1,612 @@
+//! The FUSE adapter: serves a [`Union`] to the kernel through `fuser`.
+//!
+//! Only translation lives here — request arguments in, errnos and attributes out. A
+//! panic inside a handler is caught and answered with `EIO` (the reply object does that
+//! when dropped unanswered), so one bad request never hangs its caller or the mount.
+
+mod convert;
+
+use std::ffi::OsStr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::Duration;
+
+use fuser::{
+    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+
+use crate::union::{Caller, NewEntry, SetAttr, SetTime, Union};
+use convert::{errno, file_attr, file_type};
+
+/// How long the kernel may cache entries and attributes. Every change goes through this
+/// mount (layers must not change underneath, as with overlayfs), so caching is safe; the
+/// upper layer gets a shorter time because hard links there share data across names.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// For entries that live only in read-only layers.
+    pub lower: Duration,
+    /// For entries with an upper copy.
+    pub upper: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            lower: Duration::from_secs(86400),
+            upper: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The `fuser::Filesystem` over a union.
+#[derive(Debug)]
+pub struct UnionFs {
+    union: Union,
+    timeouts: Timeouts,
+}
+
+impl UnionFs {
+    /// Wraps a union for serving.
+    pub fn new(union: Union, timeouts: Timeouts) -> Self {
+        UnionFs { union, timeouts }
+    }
+
+    fn ttl(&self, upper: bool) -> Duration {
+        if upper {
+            self.timeouts.upper
+        } else {
+            self.timeouts.lower
+        }
+    }
+
+    fn entry(
+        &self,
+        reply: ReplyEntry,
+        result: crate::sys::SysResult<(std::sync::Arc<crate::union::Node>, crate::union::Attr)>,
+    ) {
+        match result {
+            Ok((node, attr)) => {
+                let ttl = self.ttl(node.snapshot().upper);
+                reply.entry(&ttl, &file_attr(&attr), Generation(0));
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+fn set_time(t: Option<TimeOrNow>) -> Option<SetTime> {
+    t.map(|t| match t {
+        TimeOrNow::Now => SetTime::Now,
+        TimeOrNow::SpecificTime(st) => {
+            let (s, ns) = convert::split_time(st);
+            SetTime::At(s, ns)
+        }
+    })
+}
+
+/// Runs a handler, turning a panic into an `EIO` reply (by dropping the unsent reply).
+macro_rules! guarded {
+    ($body:expr) => {
+        if catch_unwind(AssertUnwindSafe(|| $body)).is_err() {
+            log::error!("a request handler panicked; answered EIO");
+        }
+    };
+}
+
+impl Filesystem for UnionFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        use fuser::InitFlags;
+        for flag in [
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_EXPORT_SUPPORT,
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
+            InitFlags::FUSE_CACHE_SYMLINKS,
+            InitFlags::FUSE_DONT_MASK,
+        ] {
+            let _ = config.add_capabilities(flag);
+        }
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        guarded!(self.entry(reply, self.union.lookup(parent.0, name)))
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        guarded!(self.union.forget(ino.0, nlookup))
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        guarded!({
+            let result = match fh {
+                Some(fh) => self
+                    .union
+                    .getattr_fh(ino.0, fh.0)
+                    .or_else(|_| self.union.getattr(ino.0)),
+                None => self.union.getattr(ino.0),
+            };
+            match result {
+                Ok(attr) => reply.attr(&self.timeouts.upper, &file_attr(&attr)),
+                Err(e) => reply.error(errno(e)),
+            }
+        })
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<std::time::SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<std::time::SystemTime>,
+        _chgtime: Option<std::time::SystemTime>,
+        _bkuptime: Option<std::time::SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        guarded!({
+            let set = SetAttr {
+                mode,
+                uid,
+                gid,
+                size,
+                atime: set_time(atime),
+                mtime: set_time(mtime),
+            };
+            match self.union.setattr(ino.0, set, fh.map(|f| f.0)) {
+                Ok(attr) => reply.attr(&self.timeouts.upper, &file_attr(&attr)),
+                Err(e) => reply.error(errno(e)),
+            }
+        })
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        guarded!(match self.union.readlink(ino.0) {
+            Ok(target) => reply.data(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str())),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        guarded!({
+            let spec = NewEntry::Special {
+                mode: mode & !(umask & 0o777),
+                rdev: rdev as u64,
+            };
+            let r = self
+                .union
+                .create_entry(parent.0, name, spec, caller(req))
+                .map(|(n, a, _)| (n, a));
+            self.entry(reply, r)
+        })
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        guarded!({
+            let spec = NewEntry::Dir {
+                mode: mode & !umask,
+            };
+            let r = self
+                .union
+                .create_entry(parent.0, name, spec, caller(req))
+                .map(|(n, a, _)| (n, a));
+            self.entry(reply, r)
+        })
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        guarded!(match self.union.unlink(parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        guarded!(match self.union.rmdir(parent.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        guarded!({
+            let spec = NewEntry::Symlink { target };
+            let r = self
+                .union
+                .create_entry(parent.0, link_name, spec, caller(req))
+                .map(|(n, a, _)| (n, a));
+            self.entry(reply, r)
+        })
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        guarded!(match self
+            .union
+            .rename(parent.0, name, newparent.0, newname, flags.bits())
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        guarded!(self.entry(reply, self.union.link(ino.0, newparent.0, newname)))
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        guarded!(match self.union.open(ino.0, flags.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        guarded!(match self.union.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        guarded!(match self.union.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok()
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        guarded!({
+            self.union.release(fh.0);
+            reply.ok()
+        })
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        guarded!(match self.union.fsync(fh.0, datasync) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        guarded!(match self.union.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        guarded!(match self.union.readdir(fh.0, offset) {
+            Ok(entries) => {
+                for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+                    if reply.add(INodeNo(e.ino), (i + 1) as u64, file_type(e.kind), &e.name) {
+                        break;
+                    }
+                }
+                reply.ok()
+            }
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        guarded!(match self.union.readdir(fh.0, offset) {
+            Ok(entries) => {
+                for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+                    let next = (i + 1) as u64;
+                    let full = if e.name == "." || e.name == ".." {
+                        let attr = self.union.getattr(ino.0).map(|a| file_attr(&a));
+                        match attr {
+                            Ok(mut a) => {
+                                a.ino = INodeNo(e.ino);
+                                reply.add(
+                                    INodeNo(e.ino),
+                                    next,
+                                    &e.name,
+                                    &Duration::ZERO,
+                                    &a,
+                                    Generation(0),
+                                )
+                            }
+                            Err(_) => continue,
+                        }
+                    } else {
+                        match self.union.lookup(ino.0, &e.name) {
+                            Ok((node, attr)) => {
+                                let ttl = self.ttl(node.snapshot().upper);
+                                let full = reply.add(
+                                    INodeNo(attr.ino),
+                                    next,
+                                    &e.name,
+                                    &ttl,
+                                    &file_attr(&attr),
+                                    Generation(0),
+                                );
+                                if full {
+                                    // Not sent: the kernel won't count this lookup.
+                                    self.union.forget(node.id, 1);
+                                }
+                                full
+                            }
+                            Err(_) => continue,
+                        }
+                    };
+                    if full {
+                        break;
+                    }
+                }
+                reply.ok()
+            }
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        guarded!({
+            self.union.releasedir(fh.0);
+            reply.ok()
+        })
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok()
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        guarded!(match self.union.statfs() {
+            Ok(s) => reply.statfs(
+                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize
+            ),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        guarded!(match self.union.setxattr(ino.0, name, value, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        guarded!(match self.union.getxattr(ino.0, name) {
+            Ok(value) => convert::reply_xattr(reply, size, &value),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        guarded!(match self.union.listxattr(ino.0) {
+            Ok(names) => {
+                let mut buf = Vec::new();
+                for n in names {
+                    buf.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(n.as_os_str()));
+                    buf.push(0);
+                }
+                convert::reply_xattr(reply, size, &buf)
+            }
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        guarded!(match self.union.removexattr(ino.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        guarded!(match self.union.getattr(ino.0) {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        guarded!({
+            let spec = NewEntry::File {
+                mode: mode & !umask,
+                flags,
+            };
+            match self.union.create_entry(parent.0, name, spec, caller(req)) {
+                Ok((node, attr, Some(fd))) => {
+                    let fh = self.union.register_open(node, fd, flags);
+                    reply.created(
+                        &self.timeouts.upper,
+                        &file_attr(&attr),
+                        Generation(0),
+                        FileHandle(fh),
+                        FopenFlags::empty(),
+                    )
+                }
+                Ok((_, _, None)) => reply.error(Errno::EIO),
+                Err(e) => reply.error(errno(e)),
+            }
+        })
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        guarded!(match self.union.fallocate(fh.0, mode, offset, length) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        guarded!(match self.union.lseek(fh.0, offset, whence) {
+            Ok(off) => reply.offset(off),
+            Err(e) => reply.error(errno(e)),
+        })
+    }
+}

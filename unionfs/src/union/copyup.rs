@@ -1,0 +1,284 @@
+//! Copy-up: giving a lower entry an upper copy before it is changed.
+//!
+//! Parents go first (directories with their metadata only); the entry is staged in the
+//! work directory — data with its holes, owner, mode, times and every xattr — and moved
+//! into the upper layer with one rename. A crash leaves no half-copied file in upper, only
+//! a staged leftover that the next mount sweeps away.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid};
+
+use super::Union;
+use super::node::Node;
+use crate::sys::xattr::{self, Target};
+use crate::sys::{self, SysResult};
+
+/// How much of a regular file's data a copy-up brings along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// All of it (opened for writing).
+    Full,
+    /// None: the file is about to be truncated to zero.
+    Skip,
+}
+
+impl Union {
+    /// Makes sure `node` has an upper copy, copying its parents up first.
+    pub(crate) fn copy_up(&self, node: &Node, data: Data) -> SysResult<()> {
+        if node.state.read().unwrap_or_else(|e| e.into_inner()).upper {
+            return Ok(());
+        }
+        let upper = self.upper_idx()?;
+        let _guard = node.copy_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let state = node.snapshot();
+        if state.upper {
+            return Ok(());
+        }
+        if state.unlinked {
+            return Err(Errno::ENOENT);
+        }
+        let parent = self.node(state.parent)?;
+        self.copy_up(&parent, Data::Full)?;
+
+        let (src_layer, src_path) = self.top_location(node, &state)?;
+        let (src_parent, src_name) = self.open_parent(src_layer, &src_path)?;
+        let st = sys::stat_child(src_parent.as_fd(), &src_name)?;
+
+        let work = self.work()?;
+        let tmp = work.temp_name();
+        let staged = self.stage_copy(work.fd(), &tmp, src_parent.as_fd(), &src_name, &st, data);
+        if let Err(e) = staged {
+            let _ = work.remove(&tmp);
+            return Err(e);
+        }
+        let origin = node.ino().to_le_bytes();
+        let set_origin = xattr::set(
+            Target::Child(work.fd(), &tmp),
+            OsStr::new(self.cfg.origin_xattr()),
+            &origin,
+            0,
+        );
+        if let Err(e) = set_origin {
+            let _ = work.remove(&tmp);
+            return Err(e);
+        }
+
+        let dest_path = self.path_of(node);
+        let (dest_parent, dest_name) = self.open_parent(upper, &dest_path)?;
+        self.mark_impure(&self.path_of(&parent));
+        if let Err(e) = nix::fcntl::renameat(
+            work.fd(),
+            tmp.as_os_str(),
+            dest_parent.as_fd(),
+            dest_name.as_os_str(),
+        ) {
+            let _ = work.remove(&tmp);
+            return Err(e);
+        }
+        {
+            let mut s = node.state_mut();
+            s.upper = true;
+        }
+        // The parent's index entry now says "in upper" too.
+        if let Some(d) = &parent.dir
+            && let Some(index) = d.index.write().unwrap_or_else(|e| e.into_inner()).as_mut()
+        {
+            if let Some(e) = index.entries.get_mut(&state.name) {
+                e.upper = true;
+                e.layer = upper;
+            }
+            index.impure = true;
+        }
+        Ok(())
+    }
+
+    /// Marks an upper directory impure (its entries may carry origins) once.
+    pub(crate) fn mark_impure(&self, dir_path: &std::path::Path) {
+        let upper = match self.upper_idx() {
+            Ok(u) => u,
+            Err(_) => return,
+        };
+        if let Ok(fd) = self.open_in(upper, dir_path, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+            let target = Target::Child(fd.as_fd(), OsStr::new(""));
+            if xattr::get(target, self.cfg.impure_xattr())
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                let _ = xattr::set(target, OsStr::new(self.cfg.impure_xattr()), b"y", 0);
+            }
+        }
+    }
+
+    /// Builds the copy of `src_name` as `tmp` in the work directory.
+    fn stage_copy(
+        &self,
+        work: BorrowedFd<'_>,
+        tmp: &OsStr,
+        src_dir: BorrowedFd<'_>,
+        src_name: &OsStr,
+        st: &FileStat,
+        data: Data,
+    ) -> SysResult<()> {
+        let kind = sys::file_type(st.st_mode);
+        match kind {
+            libc::S_IFDIR => nix::sys::stat::mkdirat(work, tmp, Mode::from_bits_truncate(0o700))?,
+            libc::S_IFREG => {
+                let dst = sys::open_child(
+                    work,
+                    tmp,
+                    OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY,
+                    0o600,
+                )?;
+                if data == Data::Full && st.st_size > 0 {
+                    let src = sys::open_child(src_dir, src_name, OFlag::O_RDONLY, 0)?;
+                    copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
+                }
+                if !self.cfg.volatile {
+                    nix::unistd::fsync(dst.as_fd())?;
+                }
+            }
+            libc::S_IFLNK => {
+                let target = nix::fcntl::readlinkat(src_dir, src_name)?;
+                nix::unistd::symlinkat(target.as_os_str(), work, tmp)?;
+            }
+            _ => {
+                let sflag = SFlag::from_bits_truncate(kind);
+                nix::sys::stat::mknodat(
+                    work,
+                    tmp,
+                    sflag,
+                    Mode::from_bits_truncate(0o600),
+                    st.st_rdev,
+                )?;
+            }
+        }
+        copy_xattrs(Target::Child(src_dir, src_name), Target::Child(work, tmp))?;
+        apply_owner_mode_times(work, tmp, st)?;
+        Ok(())
+    }
+}
+
+/// Copies `len` bytes of data, keeping holes: only the data extents are copied, and the
+/// length is set at the end so a trailing hole stays a hole.
+pub(crate) fn copy_data(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: u64) -> SysResult<()> {
+    let mut pos: i64 = 0;
+    let end = len as i64;
+    while pos < end {
+        // SAFETY: lseek on descriptors we own.
+        let data = unsafe { libc::lseek(src.as_raw_fd(), pos, libc::SEEK_DATA) };
+        if data < 0 {
+            match Errno::last() {
+                Errno::ENXIO => break, // only a hole is left
+                Errno::EINVAL | Errno::EOPNOTSUPP => {
+                    copy_range(src, dst, pos, end)?;
+                    break;
+                }
+                e => return Err(e),
+            }
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(src.as_raw_fd(), data, libc::SEEK_HOLE) };
+        let hole = if hole < 0 { end } else { hole.min(end) };
+        copy_range(src, dst, data, hole)?;
+        pos = hole;
+    }
+    nix::unistd::ftruncate(dst, end)?;
+    Ok(())
+}
+
+fn copy_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, from: i64, to: i64) -> SysResult<()> {
+    let mut off_in = from;
+    let mut off_out = from;
+    while off_in < to {
+        let want = (to - off_in).min(1 << 30) as usize;
+        match nix::fcntl::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(Errno::EXDEV)
+            | Err(Errno::EINVAL)
+            | Err(Errno::EOPNOTSUPP)
+            | Err(Errno::ENOSYS) => {
+                return copy_by_hand(src, dst, off_in, to);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn copy_by_hand(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, mut off: i64, to: i64) -> SysResult<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    while off < to {
+        let want = ((to - off) as usize).min(buf.len());
+        let n = nix::sys::uio::pread(src, &mut buf[..want], off)?;
+        if n == 0 {
+            break;
+        }
+        let mut written = 0;
+        while written < n {
+            written += nix::sys::uio::pwrite(dst, &buf[written..n], off + written as i64)?;
+        }
+        off += n as i64;
+    }
+    Ok(())
+}
+
+/// Copies every xattr but the union's own markers.
+pub(crate) fn copy_xattrs(src: Target<'_>, dst: Target<'_>) -> SysResult<()> {
+    for name in xattr::list(src)? {
+        if xattr::is_private(&name) {
+            continue;
+        }
+        let Ok(name_c) = sys::cstr(&name) else {
+            continue;
+        };
+        let value = match xattr::get_raw(src, &name_c) {
+            Ok(v) => v,
+            Err(Errno::ENODATA) => continue,
+            Err(e) => return Err(e),
+        };
+        match xattr::set(dst, &name, &value, 0) {
+            Ok(()) => {}
+            // Attributes the upper filesystem can't hold (e.g. security.* of another LSM)
+            // are dropped, as overlayfs does.
+            Err(Errno::EOPNOTSUPP) | Err(Errno::EPERM)
+                if !name.to_string_lossy().starts_with("user.") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sets owner, then mode (chown clears set-id bits), then times, on a staged entry.
+pub(crate) fn apply_owner_mode_times(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    st: &FileStat,
+) -> SysResult<()> {
+    nix::unistd::fchownat(
+        dir,
+        name,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    if sys::file_type(st.st_mode) != libc::S_IFLNK {
+        nix::sys::stat::fchmodat(
+            dir,
+            name,
+            Mode::from_bits_truncate(st.st_mode & 0o7777),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+    }
+    let atime = TimeSpec::new(st.st_atime, st.st_atime_nsec);
+    let mtime = TimeSpec::new(st.st_mtime, st.st_mtime_nsec);
+    nix::sys::stat::utimensat(dir, name, &atime, &mtime, UtimensatFlags::NoFollowSymlink)?;
+    Ok(())
+}

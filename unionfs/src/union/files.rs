@@ -1,0 +1,215 @@
+//! Open files: handles, reads and writes, and the calls that act on an open descriptor.
+//!
+//! A handle opened read-only on a lower file follows the file when it is copied up
+//! through another handle: reads check where the node lives now and reopen, so no reader
+//! keeps seeing the old lower copy after a write elsewhere.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+
+use super::node::{Node, NodeId};
+use super::{Attr, Union};
+use crate::sys::SysResult;
+
+/// One open file of the union.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// The node it was opened on.
+    pub node: Arc<Node>,
+    /// The backing descriptor and whether it is the upper copy.
+    fd: RwLock<(Arc<OwnedFd>, bool)>,
+    /// The open flags (access mode, append, ...).
+    pub flags: i32,
+}
+
+impl OpenFile {
+    /// The backing descriptor (for passthrough and `fstat`).
+    pub fn backing(&self) -> Arc<OwnedFd> {
+        self.fd.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+}
+
+/// The table of open files, by handle number.
+#[derive(Debug, Default)]
+pub struct FileTable {
+    files: DashMap<u64, Arc<OpenFile>>,
+    next: AtomicU64,
+}
+
+fn is_write(flags: i32) -> bool {
+    let acc = flags & libc::O_ACCMODE;
+    acc == libc::O_WRONLY || acc == libc::O_RDWR
+}
+
+impl Union {
+    fn file(&self, fh: u64) -> SysResult<Arc<OpenFile>> {
+        self.files
+            .files
+            .get(&fh)
+            .map(|f| f.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The open file behind a handle.
+    pub fn open_file(&self, fh: u64) -> SysResult<Arc<OpenFile>> {
+        self.file(fh)
+    }
+
+    /// Opens a node; opening for writing (or truncating) copies it up first.
+    pub fn open(&self, id: NodeId, flags: i32) -> SysResult<u64> {
+        let node = self.node(id)?;
+        self.open_node(node, flags)
+    }
+
+    pub(crate) fn open_node(&self, node: Arc<Node>, flags: i32) -> SysResult<u64> {
+        let truncate = flags & libc::O_TRUNC != 0;
+        let writing = is_write(flags) || truncate;
+        if writing {
+            if self.read_only() {
+                return Err(Errno::EROFS);
+            }
+            self.copy_up(
+                &node,
+                if truncate {
+                    super::copyup::Data::Skip
+                } else {
+                    super::copyup::Data::Full
+                },
+            )?;
+        }
+        let (fd, on_upper) = self.open_backing(&node, flags)?;
+        let fh = self.files.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let file = OpenFile {
+            node,
+            fd: RwLock::new((Arc::new(fd), on_upper)),
+            flags,
+        };
+        self.files.files.insert(fh, Arc::new(file));
+        Ok(fh)
+    }
+
+    /// Registers an already open upper descriptor (from `create`) as a handle.
+    pub fn register_open(&self, node: Arc<Node>, fd: OwnedFd, flags: i32) -> u64 {
+        let fh = self.files.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let file = OpenFile {
+            node,
+            fd: RwLock::new((Arc::new(fd), true)),
+            flags,
+        };
+        self.files.files.insert(fh, Arc::new(file));
+        fh
+    }
+
+    fn open_backing(&self, node: &Node, flags: i32) -> SysResult<(OwnedFd, bool)> {
+        let state = node.snapshot();
+        let (layer, path) = self.top_location(node, &state)?;
+        let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC);
+        let mut oflags = OFlag::from_bits_truncate(keep);
+        if !self.layers.is_upper(layer) {
+            oflags = (oflags & !OFlag::O_ACCMODE) | OFlag::O_RDONLY;
+        }
+        if flags & libc::O_TRUNC != 0 && self.layers.is_upper(layer) {
+            oflags |= OFlag::O_TRUNC;
+        }
+        let fd = self.open_in(layer, &path, oflags)?;
+        Ok((fd, self.layers.is_upper(layer)))
+    }
+
+    /// The descriptor to read through, reopened on the upper copy if the node was copied
+    /// up since this handle was opened.
+    fn read_fd(&self, file: &OpenFile) -> SysResult<Arc<OwnedFd>> {
+        {
+            let guard = file.fd.read().unwrap_or_else(|e| e.into_inner());
+            if guard.1 {
+                return Ok(guard.0.clone());
+            }
+            let state = file.node.state.read().unwrap_or_else(|e| e.into_inner());
+            if !state.upper || state.metacopy {
+                return Ok(guard.0.clone());
+            }
+        }
+        let (fd, on_upper) = self.open_backing(&file.node, libc::O_RDONLY)?;
+        let fd = Arc::new(fd);
+        *file.fd.write().unwrap_or_else(|e| e.into_inner()) = (fd.clone(), on_upper);
+        Ok(fd)
+    }
+
+    /// Reads up to `size` bytes at `offset`.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> SysResult<Vec<u8>> {
+        let file = self.file(fh)?;
+        let fd = self.read_fd(&file)?;
+        let mut buf = vec![0u8; size as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let n =
+                nix::sys::uio::pread(fd.as_fd(), &mut buf[done..], (offset + done as u64) as i64)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    /// Writes `data` at `offset` (appends when the file was opened `O_APPEND`).
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> SysResult<usize> {
+        let file = self.file(fh)?;
+        let fd = file.backing();
+        let n = nix::sys::uio::pwrite(fd.as_fd(), data, offset as i64)?;
+        Ok(n)
+    }
+
+    /// Closes a handle.
+    pub fn release(&self, fh: u64) {
+        self.files.files.remove(&fh);
+    }
+
+    /// `fsync`/`fdatasync` of an open file.
+    pub fn fsync(&self, fh: u64, datasync: bool) -> SysResult<()> {
+        let file = self.file(fh)?;
+        let fd = file.backing();
+        if datasync {
+            nix::unistd::fdatasync(fd.as_fd())
+        } else {
+            nix::unistd::fsync(fd.as_fd())
+        }
+    }
+
+    /// `fallocate` on an open file.
+    pub fn fallocate(&self, fh: u64, mode: i32, offset: u64, length: u64) -> SysResult<()> {
+        let file = self.file(fh)?;
+        let fd = file.backing();
+        // SAFETY: plain syscall on a descriptor we own.
+        let rc = unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset as i64, length as i64) };
+        if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+    }
+
+    /// `lseek` for `SEEK_DATA`/`SEEK_HOLE` (plain seeks never reach a filesystem).
+    pub fn lseek(&self, fh: u64, offset: i64, whence: i32) -> SysResult<i64> {
+        let file = self.file(fh)?;
+        let fd = self.read_fd(&file)?;
+        // SAFETY: plain syscall on a descriptor we own.
+        let rc = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
+        if rc < 0 { Err(Errno::last()) } else { Ok(rc) }
+    }
+
+    /// Attributes through an open handle: works after the name is gone.
+    pub fn getattr_fh(&self, id: NodeId, fh: u64) -> SysResult<Attr> {
+        let file = self.file(fh)?;
+        let fd = self.read_fd(&file)?;
+        let st = crate::sys::stat_fd(fd.as_fd())?;
+        let node = self.node(id).unwrap_or_else(|_| file.node.clone());
+        let state = node.snapshot();
+        let mut attr = self.attr_of(&node, &state, &st);
+        if state.unlinked && !state.upper {
+            attr.nlink = 0;
+        }
+        Ok(attr)
+    }
+}

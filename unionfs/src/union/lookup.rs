@@ -1,0 +1,333 @@
+//! Name lookup through the merged directory index, and the attributes of what is found.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+
+use nix::errno::Errno;
+use nix::sys::stat::FileStat;
+
+use super::dirindex::{self, DirIndex, MergedEntry, Source};
+use super::node::{Node, NodeId, NodeState};
+use super::{Attr, Union};
+use crate::layer::LayerIdx;
+use crate::sys::xattr::{self, Target};
+use crate::sys::{self, SysResult};
+
+/// Longest name a layer filesystem accepts.
+pub(crate) const NAME_MAX: usize = 255;
+
+impl Union {
+    /// Builds a directory's index if it has none yet.
+    fn ensure_index(&self, dir: &Node) -> SysResult<()> {
+        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        if d.index.read().unwrap_or_else(|e| e.into_inner()).is_some() {
+            return Ok(());
+        }
+        let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.build_index(dir)?);
+        }
+        Ok(())
+    }
+
+    fn build_index(&self, dir: &Node) -> SysResult<DirIndex> {
+        let state = dir.snapshot();
+        let upper_path = self.path_of(dir);
+        let mut sources = Vec::new();
+        if state.upper {
+            sources.push(Source {
+                layer: self.upper_idx()?,
+                path: &upper_path,
+            });
+        }
+        for &layer in &state.lower_dirs {
+            sources.push(Source {
+                layer,
+                path: &state.lower_path,
+            });
+        }
+        dirindex::build(&self.layers, &sources)
+    }
+
+    /// Read access to a directory's index, building it first if needed.
+    pub(crate) fn index<'a>(
+        &self,
+        dir: &'a Node,
+    ) -> SysResult<RwLockReadGuard<'a, Option<DirIndex>>> {
+        self.ensure_index(dir)?;
+        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        Ok(d.index.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Write access to a directory's index: the lock that serialises namespace changes.
+    pub(crate) fn index_mut<'a>(
+        &self,
+        dir: &'a Node,
+    ) -> SysResult<RwLockWriteGuard<'a, Option<DirIndex>>> {
+        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.build_index(dir)?);
+        }
+        Ok(guard)
+    }
+
+    /// Looks `name` up in directory `parent`; the kernel now holds one more reference.
+    pub fn lookup(&self, parent: NodeId, name: &OsStr) -> SysResult<(Arc<Node>, Attr)> {
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let pnode = self.node(parent)?;
+        let entry = {
+            let guard = self.index(&pnode)?;
+            let index = guard.as_ref().ok_or(Errno::EIO)?;
+            index.entries.get(name).cloned().ok_or(Errno::ENOENT)?
+        };
+        self.node_for_entry(&pnode, name, &entry)
+    }
+
+    /// The node for a merged entry (existing or new), with fresh attributes; counts one
+    /// kernel lookup.
+    pub(crate) fn node_for_entry(
+        &self,
+        pnode: &Node,
+        name: &OsStr,
+        entry: &MergedEntry,
+    ) -> SysResult<(Arc<Node>, Attr)> {
+        if let Some(node) = self.nodes.existing_child(pnode, name)
+            && node.kind() == entry.kind
+        {
+            let state = node.snapshot();
+            if !state.unlinked {
+                let (layer, path) = self.top_location(&node, &state)?;
+                if let Ok(st) = self.stat_in(layer, &path) {
+                    self.nodes.touch(&node);
+                    let attr = self.attr_of(&node, &state, &st);
+                    return Ok((node, attr));
+                }
+            }
+        }
+        let (state, st, ino) = self.child_state(pnode, name, entry)?;
+        let node = self.nodes.bind(pnode, name, entry.kind, ino, || state);
+        let attr = self.attr_of(&node, &node.snapshot(), &st);
+        Ok((node, attr))
+    }
+
+    /// Works out where a newly seen child lives, its `lstat` and its inode number.
+    fn child_state(
+        &self,
+        pnode: &Node,
+        name: &OsStr,
+        entry: &MergedEntry,
+    ) -> SysResult<(NodeState, FileStat, u64)> {
+        let pstate = pnode.snapshot();
+        let lower_path = pstate.lower_path.join(name);
+        let mut state = NodeState {
+            parent: pnode.id,
+            name: name.to_os_string(),
+            upper: entry.upper,
+            lower: if entry.kind == libc::S_IFDIR {
+                None
+            } else {
+                entry.top_lower
+            },
+            lower_path,
+            lower_dirs: Vec::new(),
+            unlinked: false,
+            metacopy: false,
+            aliases: Vec::new(),
+        };
+        let upper_path = if entry.upper {
+            Some(self.path_of(pnode).join(name))
+        } else {
+            None
+        };
+        if entry.kind == libc::S_IFDIR {
+            let mut redirect = None;
+            let mut opaque = false;
+            if let Some(path) = &upper_path {
+                let upper = self.upper_idx()?;
+                let fd = dirindex::open_layer_dir(&self.layers, upper, path)?;
+                opaque = dirindex::layer_dir_opaque(std::os::fd::AsFd::as_fd(&fd))?;
+                redirect = xattr::get(
+                    Target::Child(std::os::fd::AsFd::as_fd(&fd), OsStr::new("")),
+                    self.cfg.redirect_xattr(),
+                )
+                .ok()
+                .flatten();
+            }
+            if !opaque {
+                state.lower_dirs = match redirect {
+                    Some(target) => {
+                        let target = redirect_target(&pstate.lower_path, &target);
+                        state.lower_path = target;
+                        self.probe_lower_dirs(
+                            &state.lower_path,
+                            self.layers.lower_indexes().collect(),
+                        )?
+                    }
+                    None => self.trim_opaque(&state.lower_path, &entry.lower_dirs)?,
+                };
+            }
+        }
+        let st = match &upper_path {
+            Some(p) => self.stat_in(self.upper_idx()?, p)?,
+            None => {
+                let layer = if entry.kind == libc::S_IFDIR {
+                    *state.lower_dirs.first().ok_or(Errno::ENOENT)?
+                } else {
+                    state.lower.ok_or(Errno::ENOENT)?
+                };
+                self.stat_in(layer, &state.lower_path)?
+            }
+        };
+        if sys::file_type(st.st_mode) != entry.kind {
+            // The layer changed under us; report what the disk says now.
+            return Err(Errno::ESTALE);
+        }
+        if let Some(p) = &upper_path
+            && sys::file_type(st.st_mode) == libc::S_IFREG
+            && let Ok((parent, nm)) = self.open_parent(self.upper_idx()?, p)
+        {
+            state.metacopy = xattr::get(
+                Target::Child(std::os::fd::AsFd::as_fd(&parent), &nm),
+                self.metacopy_xattr(),
+            )
+            .ok()
+            .flatten()
+            .is_some()
+                && state.lower.is_some();
+        }
+        let ino = self.ino_for(&state, upper_path.as_deref(), &st);
+        Ok((state, st, ino))
+    }
+
+    /// The private xattr naming a metadata-only copy-up.
+    pub(crate) fn metacopy_xattr(&self) -> &'static str {
+        match self.cfg.whiteout {
+            crate::whiteout::WhiteoutFormat::Kernel => "trusted.unionfs.metacopy",
+            crate::whiteout::WhiteoutFormat::Oci => "user.unionfs.metacopy",
+        }
+    }
+
+    /// The reported inode number: a copied-up entry keeps the one it had below.
+    pub(crate) fn ino_for(
+        &self,
+        state: &NodeState,
+        upper_path: Option<&Path>,
+        st: &FileStat,
+    ) -> u64 {
+        if let Some(path) = upper_path
+            && state.upper
+            && let Some(origin) = self.read_origin(path)
+        {
+            return origin;
+        }
+        self.layers.map_ino(st.st_dev, st.st_ino)
+    }
+
+    /// The origin inode number stored on an upper entry by copy-up, if any.
+    pub(crate) fn read_origin(&self, upper_path: &Path) -> Option<u64> {
+        let upper = self.layers.upper_idx()?;
+        let (parent, name) = self.open_parent(upper, upper_path).ok()?;
+        let target = if upper_path.as_os_str().is_empty() {
+            Target::Child(std::os::fd::AsFd::as_fd(&parent), OsStr::new(""))
+        } else {
+            Target::Child(std::os::fd::AsFd::as_fd(&parent), &name)
+        };
+        let v = xattr::get(target, self.cfg.origin_xattr()).ok()??;
+        Some(u64::from_le_bytes(v.get(..8)?.try_into().ok()?))
+    }
+
+    /// The lower layers in which `path` is a directory, cut at the first opaque one.
+    fn trim_opaque(&self, path: &Path, candidates: &[LayerIdx]) -> SysResult<Vec<LayerIdx>> {
+        let mut out = Vec::with_capacity(candidates.len());
+        for &layer in candidates {
+            let fd = match dirindex::open_layer_dir(&self.layers, layer, path) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => break,
+                Err(e) => return Err(e),
+            };
+            out.push(layer);
+            if dirindex::layer_dir_opaque(std::os::fd::AsFd::as_fd(&fd))? {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// For a redirected directory: which lower layers hold `path` as a directory.
+    fn probe_lower_dirs(&self, path: &Path, layers: Vec<LayerIdx>) -> SysResult<Vec<LayerIdx>> {
+        let mut found = Vec::new();
+        for layer in layers {
+            match self.stat_in(layer, path) {
+                Ok(st) if sys::is_dir(&st) => found.push(layer),
+                Ok(_) => break,
+                Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.trim_opaque(path, &found)
+    }
+
+    /// Attributes of a node, read from where its content is now.
+    pub(crate) fn getattr_node(&self, node: &Node) -> SysResult<Attr> {
+        let state = node.snapshot();
+        if state.unlinked {
+            return Err(Errno::ENOENT);
+        }
+        let (layer, path) = self.top_location(node, &state)?;
+        let st = self.stat_in(layer, &path)?;
+        Ok(self.attr_of(node, &state, &st))
+    }
+
+    /// Attributes of a node by id.
+    pub fn getattr(&self, id: NodeId) -> SysResult<Attr> {
+        self.getattr_node(&*self.node(id)?)
+    }
+
+    /// Combines a `stat` with what the union knows better (inode number, link count,
+    /// size of a metadata-only copy).
+    pub(crate) fn attr_of(&self, node: &Node, state: &NodeState, st: &FileStat) -> Attr {
+        let mut attr = Attr::from_stat(st, node.ino());
+        if node.is_dir() {
+            let sources = state.lower_dirs.len() + state.upper as usize;
+            if sources > 1 {
+                // As overlayfs: counting subdirectories of every layer isn't worth it,
+                // and 1 tells `find` not to rely on the count.
+                attr.nlink = 1;
+            }
+        }
+        if state.unlinked {
+            attr.nlink = 0;
+        }
+        attr
+    }
+
+    /// Reads the target of a symlink.
+    pub fn readlink(&self, id: NodeId) -> SysResult<std::ffi::OsString> {
+        let node = self.node(id)?;
+        let state = node.snapshot();
+        let (layer, path) = self.top_location(&node, &state)?;
+        let (parent, name) = self.open_parent(layer, &path)?;
+        nix::fcntl::readlinkat(std::os::fd::AsFd::as_fd(&parent), name.as_os_str())
+    }
+
+    /// The kernel dropped `n` references to `id`.
+    pub fn forget(&self, id: NodeId, n: u64) {
+        self.nodes.forget(id, n);
+    }
+}
+
+/// Resolves a redirect xattr against the parent's lower path: absolute values are paths
+/// from the layer root, relative ones are a new name in the same parent.
+fn redirect_target(parent_lower: &Path, value: &[u8]) -> std::path::PathBuf {
+    let s = <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(value);
+    let p = Path::new(s);
+    if let Ok(abs) = p.strip_prefix("/") {
+        abs.to_path_buf()
+    } else {
+        parent_lower.join(p)
+    }
+}

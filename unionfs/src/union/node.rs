@@ -1,0 +1,284 @@
+//! The table of inodes the kernel knows about, and what each one stands for.
+//!
+//! A node is one merged name: where its upper copy lives (its merged path, since the upper
+//! tree mirrors the merged namespace), where its lower data or directory contents come
+//! from, and, for directories, the lazily built index of the merged entries.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dashmap::DashMap;
+
+use super::dirindex::DirIndex;
+use crate::layer::LayerIdx;
+
+/// FUSE node id; 1 is the root.
+pub type NodeId = u64;
+
+/// The root's node id, fixed by the FUSE protocol.
+pub const ROOT_ID: NodeId = 1;
+
+/// Where a node's content is found, changing as it is copied up, renamed or unlinked.
+#[derive(Clone, Debug)]
+pub struct NodeState {
+    /// Parent directory's node.
+    pub parent: NodeId,
+    /// Name inside the parent.
+    pub name: OsString,
+    /// Other names of the same file (hard links), as (parent, name).
+    pub aliases: Vec<(NodeId, OsString)>,
+    /// The entry exists in the upper layer (at the node's merged path).
+    pub upper: bool,
+    /// For a non-directory not (yet) in the upper layer: the lower layer holding it.
+    pub lower: Option<LayerIdx>,
+    /// Path of the entry inside the lower layers: where a file's lower copy is, or which
+    /// directory the lower layers merge in (a renamed directory keeps its old one).
+    pub lower_path: PathBuf,
+    /// For a directory: the lower layers merged into it, top first.
+    pub lower_dirs: Vec<LayerIdx>,
+    /// Hidden from the namespace, possibly still open.
+    pub unlinked: bool,
+    /// The upper copy holds metadata only; the data still lives in `lower`.
+    pub metacopy: bool,
+}
+
+/// One inode as the kernel sees it. Its FUSE node id *is* the inode number `stat`
+/// reports (the FUSE library ties the two), so all names of one file share a node.
+#[derive(Debug)]
+pub struct Node {
+    /// Its FUSE node id (and, but for the root, its reported inode number).
+    pub id: NodeId,
+    kind: AtomicU32,
+    root_ino: u64,
+    lookups: AtomicU64,
+    /// Location state.
+    pub state: RwLock<NodeState>,
+    /// Serialises copy-up of this node.
+    pub copy_lock: Mutex<()>,
+    /// Directory-only parts (empty for other types).
+    pub dir: Option<DirNode>,
+}
+
+/// What only a directory node carries.
+#[derive(Debug, Default)]
+pub struct DirNode {
+    /// The merged index of entries; `None` until first needed. Holding its write lock is
+    /// also what serialises namespace changes inside this directory.
+    pub index: RwLock<Option<DirIndex>>,
+    /// Child names that currently have a node.
+    pub children: Mutex<HashMap<OsString, NodeId>>,
+}
+
+impl Node {
+    fn new(id: NodeId, kind: u32, root_ino: u64, state: NodeState) -> Self {
+        Node {
+            id,
+            kind: AtomicU32::new(kind),
+            root_ino,
+            lookups: AtomicU64::new(1),
+            state: RwLock::new(state),
+            copy_lock: Mutex::new(()),
+            dir: Some(DirNode::default()),
+        }
+    }
+
+    /// The node's current state, cloned (cheap: a few small fields).
+    pub fn snapshot(&self) -> NodeState {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Mutable access to the state.
+    pub fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, NodeState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `S_IFMT` bits.
+    pub fn kind(&self) -> u32 {
+        self.kind.load(Ordering::Relaxed)
+    }
+
+    /// True for directories.
+    pub fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+
+    /// The reported inode number.
+    pub fn ino(&self) -> u64 {
+        if self.id == ROOT_ID {
+            self.root_ino
+        } else {
+            self.id
+        }
+    }
+
+    /// The directory part; every node has one so a reused inode number can change type.
+    pub fn dir_part(&self) -> &DirNode {
+        match &self.dir {
+            Some(d) => d,
+            None => unreachable!("every node is built with a directory part"),
+        }
+    }
+}
+
+/// All live nodes, by id.
+#[derive(Debug)]
+pub struct NodeTable {
+    nodes: DashMap<NodeId, Arc<Node>>,
+}
+
+impl NodeTable {
+    /// A table holding only the root.
+    pub fn new(root_state: NodeState, root_ino: u64) -> Self {
+        let nodes = DashMap::new();
+        nodes.insert(
+            ROOT_ID,
+            Arc::new(Node::new(ROOT_ID, libc::S_IFDIR, root_ino, root_state)),
+        );
+        NodeTable { nodes }
+    }
+
+    /// The node with `id`, if the kernel still holds it.
+    pub fn get(&self, id: NodeId) -> Option<Arc<Node>> {
+        self.nodes.get(&id).map(|n| n.clone())
+    }
+
+    /// Counts one more kernel reference to an existing node.
+    pub fn touch(&self, node: &Node) {
+        node.lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Registers `name` under `parent` as a name of the file with inode number `ino`,
+    /// counting one kernel lookup. A live node of that number gains the name as an alias
+    /// (a hard link); a dead one (the number was reused) starts over with `make()`.
+    pub fn bind(
+        &self,
+        parent: &Node,
+        name: &OsStr,
+        kind: u32,
+        ino: u64,
+        make: impl FnOnce() -> NodeState,
+    ) -> Arc<Node> {
+        let mut children = parent
+            .dir_part()
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let node = match self.nodes.entry(ino) {
+            dashmap::Entry::Occupied(o) => {
+                let node = o.get().clone();
+                drop(o);
+                {
+                    let mut st = node.state_mut();
+                    if st.unlinked || node.kind() != kind {
+                        *st = make();
+                        node.kind.store(kind, Ordering::Relaxed);
+                        *node
+                            .dir_part()
+                            .index
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner()) = None;
+                        node.dir_part()
+                            .children
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clear();
+                    } else if !(st.parent == parent.id && st.name == name)
+                        && !st.aliases.iter().any(|(p, n)| *p == parent.id && n == name)
+                    {
+                        st.aliases.push((parent.id, name.to_os_string()));
+                    }
+                }
+                node.lookups.fetch_add(1, Ordering::Relaxed);
+                node
+            }
+            dashmap::Entry::Vacant(v) => {
+                let node = Arc::new(Node::new(ino, kind, 0, make()));
+                v.insert(node.clone());
+                node
+            }
+        };
+        children.insert(name.to_os_string(), node.id);
+        node
+    }
+
+    /// The existing node for `name` under `parent`, without counting a lookup.
+    pub fn existing_child(&self, parent: &Node, name: &OsStr) -> Option<Arc<Node>> {
+        let children = parent
+            .dir_part()
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        children.get(name).and_then(|id| self.get(*id))
+    }
+
+    /// Detaches `name` from `parent`'s children (after unlink or rename away).
+    pub fn detach_child(&self, parent: &Node, name: &OsStr) -> Option<NodeId> {
+        parent
+            .dir_part()
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+
+    /// Attaches an existing node as `name` under `parent` (after rename).
+    pub fn attach_child(&self, parent: &Node, name: &OsStr, id: NodeId) {
+        parent
+            .dir_part()
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_os_string(), id);
+    }
+
+    /// The kernel forgot `n` lookups of `id`; the node goes when none are left.
+    pub fn forget(&self, id: NodeId, n: u64) {
+        if id == ROOT_ID {
+            return;
+        }
+        let Some(node) = self.get(id) else { return };
+        let mut current = node.lookups.load(Ordering::Acquire);
+        loop {
+            let next = current.saturating_sub(n);
+            match node
+                .lookups
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        if current > n {
+            return;
+        }
+        self.nodes
+            .remove_if(&id, |_, n| n.lookups.load(Ordering::Acquire) == 0);
+        let state = node.snapshot();
+        let names = std::iter::once((state.parent, state.name)).chain(state.aliases);
+        for (parent, name) in names {
+            if let Some(parent) = self.get(parent) {
+                let mut children = parent
+                    .dir_part()
+                    .children
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if children.get(&name) == Some(&id) {
+                    children.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Number of live nodes (for tests and statistics).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when nothing is held (never: the root stays).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}

@@ -1,0 +1,177 @@
+//! Removing names: `unlink` and `rmdir`, leaving whiteouts where lower layers still hold
+//! the name.
+//!
+//! `rmdir` counts the merged view, not the upper directory, so a directory whose lower
+//! contents are all deleted is empty even though its upper copy is full of whiteouts.
+//! Replacing an upper entry by a whiteout is one atomic step (staged in the work
+//! directory, then swapped in), so a crash can never make deleted lower files reappear.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, RenameFlags};
+use nix::unistd::UnlinkatFlags;
+
+use super::Union;
+use super::dirindex::MergedEntry;
+use super::node::{Node, NodeId};
+use crate::sys::SysResult;
+use crate::whiteout::{self, WhiteoutFormat};
+
+impl Union {
+    /// Removes a non-directory.
+    pub fn unlink(&self, parent: NodeId, name: &OsStr) -> SysResult<()> {
+        self.remove(parent, name, false)
+    }
+
+    /// Removes an empty (in the merged view) directory.
+    pub fn rmdir(&self, parent: NodeId, name: &OsStr) -> SysResult<()> {
+        self.remove(parent, name, true)
+    }
+
+    fn remove(&self, parent: NodeId, name: &OsStr, dir: bool) -> SysResult<()> {
+        let upper = self.upper_idx()?;
+        let pnode = self.node(parent)?;
+        let entry = {
+            let guard = self.index(&pnode)?;
+            guard
+                .as_ref()
+                .ok_or(Errno::EIO)?
+                .entries
+                .get(name)
+                .cloned()
+                .ok_or(Errno::ENOENT)?
+        };
+        match (dir, entry.kind == libc::S_IFDIR) {
+            (true, false) => return Err(Errno::ENOTDIR),
+            (false, true) => return Err(Errno::EISDIR),
+            _ => {}
+        }
+        if dir {
+            self.check_empty(&pnode, name, &entry)?;
+        }
+        self.copy_up(&pnode, super::copyup::Data::Full)?;
+        let mut guard = self.index_mut(&pnode)?;
+        let index = guard.as_mut().ok_or(Errno::EIO)?;
+        let entry = index.entries.get(name).cloned().ok_or(Errno::ENOENT)?;
+        let ppath = self.path_of(&pnode);
+        let pfd = self.open_in(upper, &ppath, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let needs_whiteout = entry.has_lower() || index.whited.contains(name);
+        self.remove_upper_entry(pfd.as_fd(), name, &entry, needs_whiteout)?;
+        index.entries.remove(name);
+        if needs_whiteout {
+            index.whited.insert(name.to_os_string());
+            index.upper_whiteouts.insert(name.to_os_string());
+        }
+        drop(guard);
+        self.unbind_name(&pnode, name);
+        Ok(())
+    }
+
+    /// A name of a node is gone: another name (hard link) takes over, or the node is
+    /// marked unlinked (it may still be open).
+    pub(crate) fn unbind_name(&self, pnode: &Node, name: &OsStr) {
+        let Some(id) = self.nodes.detach_child(pnode, name) else {
+            return;
+        };
+        let Some(node) = self.nodes.get(id) else {
+            return;
+        };
+        let mut st = node.state_mut();
+        if st.parent == pnode.id && st.name == name {
+            if st.aliases.is_empty() {
+                st.unlinked = true;
+            } else {
+                let (p, n) = st.aliases.remove(0);
+                st.parent = p;
+                st.name = n;
+                let upper = self
+                    .nodes
+                    .get(p)
+                    .and_then(|parent| {
+                        let guard = parent.dir_part().index.read().ok()?;
+                        guard.as_ref()?.entries.get(&st.name).map(|e| e.upper)
+                    })
+                    .unwrap_or(st.upper);
+                st.upper = upper;
+            }
+        } else {
+            st.aliases.retain(|(p, n)| !(*p == pnode.id && n == name));
+        }
+    }
+
+    /// Fails with `ENOTEMPTY` unless the merged directory has no entries.
+    fn check_empty(&self, pnode: &Node, name: &OsStr, entry: &MergedEntry) -> SysResult<()> {
+        let (child, _) = self.node_for_entry(pnode, name, entry)?;
+        let result = (|| {
+            let guard = self.index(&child)?;
+            let index = guard.as_ref().ok_or(Errno::EIO)?;
+            if index.entries.is_empty() {
+                Ok(())
+            } else {
+                Err(Errno::ENOTEMPTY)
+            }
+        })();
+        self.nodes.forget(child.id, 1);
+        result
+    }
+
+    /// Takes `name` out of the upper directory `pdir`, leaving a whiteout when asked.
+    fn remove_upper_entry(
+        &self,
+        pdir: BorrowedFd<'_>,
+        name: &OsStr,
+        entry: &MergedEntry,
+        needs_whiteout: bool,
+    ) -> SysResult<()> {
+        let work = self.work()?;
+        let is_dir = entry.kind == libc::S_IFDIR;
+        match (entry.upper, needs_whiteout, self.cfg.whiteout) {
+            (false, false, _) => Ok(()),
+            (false, true, format) => whiteout::create_whiteout_at(pdir, name, format),
+            (true, false, _) => {
+                if is_dir {
+                    // The upper copy may still hold whiteouts: move it aside whole, then
+                    // delete it at leisure.
+                    let tmp = work.temp_name();
+                    nix::fcntl::renameat(pdir, name, work.fd(), tmp.as_os_str())?;
+                    work.remove(&tmp)
+                } else {
+                    nix::unistd::unlinkat(pdir, name, UnlinkatFlags::NoRemoveDir)
+                }
+            }
+            (true, true, WhiteoutFormat::Kernel) => {
+                let tmp = work.temp_name();
+                whiteout::create_whiteout_at(work.fd(), &tmp, WhiteoutFormat::Kernel)?;
+                if is_dir {
+                    if let Err(e) = nix::fcntl::renameat2(
+                        work.fd(),
+                        tmp.as_os_str(),
+                        pdir,
+                        name,
+                        RenameFlags::RENAME_EXCHANGE,
+                    ) {
+                        let _ = work.remove(&tmp);
+                        return Err(e);
+                    }
+                    work.remove(&tmp)
+                } else {
+                    nix::fcntl::renameat(work.fd(), tmp.as_os_str(), pdir, name).inspect_err(|_| {
+                        let _ = work.remove(&tmp);
+                    })
+                }
+            }
+            (true, true, WhiteoutFormat::Oci) => {
+                whiteout::create_whiteout_at(pdir, name, WhiteoutFormat::Oci)?;
+                if is_dir {
+                    let tmp = work.temp_name();
+                    nix::fcntl::renameat(pdir, name, work.fd(), tmp.as_os_str())?;
+                    work.remove(&tmp)
+                } else {
+                    nix::unistd::unlinkat(pdir, name, UnlinkatFlags::NoRemoveDir)
+                }
+            }
+        }
+    }
+}
