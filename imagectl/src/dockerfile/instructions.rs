@@ -1,0 +1,678 @@
+//! Typed instructions: what each Dockerfile line means to the builder.
+//!
+//! Conversion from the untyped [`Node`] checks arity, flags, JSON forms and stage names,
+//! so the builder gets only well-formed instructions. Words are still unexpanded here
+//! (quotes included): the builder substitutes variables with [`Instruction::expand`] at
+//! the point in the stage where the instruction runs, because only then is the
+//! environment known.
+
+use std::time::Duration;
+
+use super::duration::parse_go_duration;
+use super::flags::{Flags, Kind};
+use super::heredoc::parse_heredoc;
+use super::node::{Heredoc, Node};
+
+/// A command in exec form (`["a", "b"]`) or shell form (`a b`, run by the SHELL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// JSON array: run as is.
+    Exec(Vec<String>),
+    /// Plain text: run as `SHELL + [text]` (by default `/bin/sh -c text`).
+    Shell(String),
+}
+
+impl CommandLine {
+    fn from_node(node: &Node) -> CommandLine {
+        let words = node.words();
+        if node.json {
+            CommandLine::Exec(words)
+        } else {
+            CommandLine::Shell(words.join(" "))
+        }
+    }
+
+    /// The argv to execute, given the shell in effect (`SHELL`, default
+    /// `["/bin/sh", "-c"]`).
+    pub fn argv(&self, shell: &[String]) -> Vec<String> {
+        match self {
+            CommandLine::Exec(v) => v.clone(),
+            CommandLine::Shell(s) => {
+                let mut v = shell.to_vec();
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+}
+
+/// `FROM [--platform=p] image [AS name]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct From {
+    /// Image reference, `scratch`, or the name of an earlier stage (unexpanded: global
+    /// ARGs may be used).
+    pub image: String,
+    /// `--platform`, unexpanded.
+    pub platform: Option<String>,
+    /// Stage name, lower-cased.
+    pub name: Option<String>,
+}
+
+impl From {
+    /// Whether the stage starts from an empty filesystem.
+    pub fn is_scratch(&self) -> bool {
+        self.image.eq_ignore_ascii_case("scratch")
+    }
+}
+
+/// `RUN [--mount=...] [--network=...] [--security=...] command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// What to run.
+    pub command: CommandLine,
+    /// Heredocs announced on the line (`RUN <<EOF`), with their bodies.
+    pub heredocs: Vec<Heredoc>,
+    /// `--mount` values, unparsed.
+    pub mounts: Vec<String>,
+    /// `--network`.
+    pub network: Option<String>,
+    /// `--security`.
+    pub security: Option<String>,
+}
+
+/// A file given inline to COPY/ADD with a heredoc (`COPY <<EOF /dest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineSource {
+    /// The delimiter, used as the file name.
+    pub name: String,
+    /// The body (tabs already stripped for `<<-`).
+    pub data: String,
+    /// Substitute variables in the body (delimiter unquoted).
+    pub expand: bool,
+}
+
+/// COPY and ADD arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CopySpec {
+    /// Source paths (context-relative, or URLs for ADD), unexpanded.
+    pub sources: Vec<String>,
+    /// Heredoc sources.
+    pub inline: Vec<InlineSource>,
+    /// Destination, unexpanded.
+    pub dest: String,
+    /// The arguments were a JSON array (then whitespace in paths is literal).
+    pub json: bool,
+    /// `--from=stage|image` (COPY only).
+    pub from: Option<String>,
+    /// `--chown=user[:group]`.
+    pub chown: Option<String>,
+    /// `--chmod=mode`.
+    pub chmod: Option<String>,
+    /// `--link`.
+    pub link: bool,
+    /// `--parents` (COPY only).
+    pub parents: bool,
+    /// `--exclude=pattern`, repeatable.
+    pub excludes: Vec<String>,
+    /// `--checksum=sha256:...` (ADD only).
+    pub checksum: Option<String>,
+    /// `--keep-git-dir` (ADD only).
+    pub keep_git_dir: bool,
+}
+
+/// One `ARG name[=default]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDecl {
+    /// The name.
+    pub name: String,
+    /// Default value (unexpanded), if given.
+    pub default: Option<String>,
+}
+
+/// `HEALTHCHECK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Healthcheck {
+    /// `HEALTHCHECK NONE`: disable any inherited check.
+    None,
+    /// `HEALTHCHECK [options] CMD command`.
+    Cmd {
+        /// The check command.
+        test: CommandLine,
+        /// `--interval` (None: default).
+        interval: Option<Duration>,
+        /// `--timeout`.
+        timeout: Option<Duration>,
+        /// `--start-period`.
+        start_period: Option<Duration>,
+        /// `--start-interval`.
+        start_interval: Option<Duration>,
+        /// `--retries`.
+        retries: Option<u32>,
+    },
+}
+
+impl Healthcheck {
+    /// The `Test` array of an image config: `["NONE"]`, `["CMD", ...]` or
+    /// `["CMD-SHELL", "text"]`.
+    pub fn test(&self) -> Vec<String> {
+        match self {
+            Healthcheck::None => vec!["NONE".into()],
+            Healthcheck::Cmd {
+                test: CommandLine::Exec(v),
+                ..
+            } => {
+                let mut t = vec!["CMD".to_string()];
+                t.extend(v.iter().cloned());
+                t
+            }
+            Healthcheck::Cmd {
+                test: CommandLine::Shell(s),
+                ..
+            } => vec!["CMD-SHELL".into(), s.clone()],
+        }
+    }
+}
+
+/// `ONBUILD instruction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Onbuild {
+    /// The trigger's source text, stored in the image config and parsed again when a
+    /// child image is built from it.
+    pub expression: String,
+    /// The trigger, already checked.
+    pub trigger: Box<Instruction>,
+}
+
+/// A Dockerfile instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instruction {
+    From(From),
+    Run(Run),
+    Cmd(CommandLine),
+    Entrypoint(CommandLine),
+    /// `ENV k=v ...` / `ENV k v`, unexpanded, in order.
+    Env(Vec<(String, String)>),
+    Arg(Vec<ArgDecl>),
+    /// `LABEL k=v ...`, unexpanded, in order.
+    Label(Vec<(String, String)>),
+    Maintainer(String),
+    /// Ports (`80`, `53/udp`), unexpanded.
+    Expose(Vec<String>),
+    Volume(Vec<String>),
+    User(String),
+    Workdir(String),
+    Copy(CopySpec),
+    Add(CopySpec),
+    /// `SHELL ["exe", "arg"]`.
+    Shell(Vec<String>),
+    StopSignal(String),
+    Healthcheck(Healthcheck),
+    Onbuild(Onbuild),
+}
+
+impl Instruction {
+    /// The keyword in upper case.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Instruction::From(_) => "FROM",
+            Instruction::Run(_) => "RUN",
+            Instruction::Cmd(_) => "CMD",
+            Instruction::Entrypoint(_) => "ENTRYPOINT",
+            Instruction::Env(_) => "ENV",
+            Instruction::Arg(_) => "ARG",
+            Instruction::Label(_) => "LABEL",
+            Instruction::Maintainer(_) => "MAINTAINER",
+            Instruction::Expose(_) => "EXPOSE",
+            Instruction::Volume(_) => "VOLUME",
+            Instruction::User(_) => "USER",
+            Instruction::Workdir(_) => "WORKDIR",
+            Instruction::Copy(_) => "COPY",
+            Instruction::Add(_) => "ADD",
+            Instruction::Shell(_) => "SHELL",
+            Instruction::StopSignal(_) => "STOPSIGNAL",
+            Instruction::Healthcheck(_) => "HEALTHCHECK",
+            Instruction::Onbuild(_) => "ONBUILD",
+        }
+    }
+}
+
+/// An instruction with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The instruction.
+    pub instruction: Instruction,
+    /// First line (1-based).
+    pub start_line: usize,
+    /// Last line, continuations and heredoc bodies included.
+    pub end_line: usize,
+    /// The instruction's text as written (continuations joined, trimmed): what build
+    /// output and history show.
+    pub source: String,
+}
+
+/// All instruction keywords, for "did you mean" hints.
+pub const KEYWORDS: &[&str] = &[
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+fn at_least_one(cmd: &str) -> String {
+    format!("{cmd} requires at least one argument")
+}
+
+fn exactly_one(cmd: &str) -> String {
+    format!("{cmd} requires exactly one argument")
+}
+
+/// Converts one untyped node to its typed instruction.
+pub fn from_node(node: &Node) -> Result<Instruction, String> {
+    let cmd = node.command();
+    let args = node.words();
+    let no_flags = |name: &str| -> Result<(), String> {
+        Flags::parse(&node.flags, &[]).map(|_| ()).map_err(|e| {
+            if e.starts_with("Unknown flag") {
+                format!("{e} ({name} takes no flags)")
+            } else {
+                e
+            }
+        })
+    };
+    match cmd.as_str() {
+        "from" => {
+            let flags = Flags::parse(&node.flags, &[("platform", Kind::String)])?;
+            let name = match args.len() {
+                1 => None,
+                3 if args[1].eq_ignore_ascii_case("as") => {
+                    let n = args[2].to_ascii_lowercase();
+                    if !valid_stage_name(&n) {
+                        return Err(format!(
+                            "invalid name for build stage: {}, name can't start with a number or contain symbols",
+                            super::quote::go_quote(&args[2])
+                        ));
+                    }
+                    Some(n)
+                }
+                _ => return Err("FROM requires either one or three arguments".into()),
+            };
+            Ok(Instruction::From(From {
+                image: args[0].clone(),
+                platform: flags.string("platform"),
+                name,
+            }))
+        }
+        "run" => {
+            let flags = Flags::parse(
+                &node.flags,
+                &[
+                    ("mount", Kind::Strings),
+                    ("network", Kind::String),
+                    ("security", Kind::String),
+                ],
+            )?;
+            Ok(Instruction::Run(Run {
+                command: CommandLine::from_node(node),
+                heredocs: node.heredocs.clone(),
+                mounts: flags.strings("mount"),
+                network: flags.string("network"),
+                security: flags.string("security"),
+            }))
+        }
+        "cmd" => {
+            no_flags("CMD")?;
+            Ok(Instruction::Cmd(CommandLine::from_node(node)))
+        }
+        "entrypoint" => {
+            no_flags("ENTRYPOINT")?;
+            Ok(Instruction::Entrypoint(CommandLine::from_node(node)))
+        }
+        "env" | "label" => {
+            let upper = cmd.to_ascii_uppercase();
+            no_flags(&upper)?;
+            if args.is_empty() {
+                return Err(at_least_one(&upper));
+            }
+            if !args.chunks_exact(3).remainder().is_empty() {
+                return Err(format!("Bad input to {upper}, too many arguments"));
+            }
+            let mut pairs = Vec::new();
+            for c in args.chunks(3) {
+                if c[0].is_empty() {
+                    return Err(format!("{upper} names can not be blank"));
+                }
+                pairs.push((c[0].clone(), c[1].clone()));
+            }
+            Ok(if cmd == "env" {
+                Instruction::Env(pairs)
+            } else {
+                Instruction::Label(pairs)
+            })
+        }
+        "arg" => {
+            no_flags("ARG")?;
+            if args.is_empty() {
+                return Err(at_least_one("ARG"));
+            }
+            let mut decls = Vec::new();
+            for a in args {
+                let decl = match a.split_once('=') {
+                    Some(("", _)) => return Err("ARG names can not be blank".into()),
+                    Some((k, v)) => ArgDecl {
+                        name: k.to_string(),
+                        default: Some(v.to_string()),
+                    },
+                    None => ArgDecl {
+                        name: a,
+                        default: None,
+                    },
+                };
+                decls.push(decl);
+            }
+            Ok(Instruction::Arg(decls))
+        }
+        "maintainer" => {
+            no_flags("MAINTAINER")?;
+            if args.len() != 1 {
+                return Err(exactly_one("MAINTAINER"));
+            }
+            Ok(Instruction::Maintainer(args[0].clone()))
+        }
+        "expose" => {
+            no_flags("EXPOSE")?;
+            if args.is_empty() {
+                return Err(at_least_one("EXPOSE"));
+            }
+            let mut ports = args;
+            ports.sort();
+            Ok(Instruction::Expose(ports))
+        }
+        "volume" => {
+            no_flags("VOLUME")?;
+            if args.is_empty() {
+                return Err(at_least_one("VOLUME"));
+            }
+            let mut vols = Vec::new();
+            for v in args {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                vols.push(v.to_string());
+            }
+            Ok(Instruction::Volume(vols))
+        }
+        "user" | "workdir" | "stopsignal" => {
+            let upper = cmd.to_ascii_uppercase();
+            no_flags(&upper)?;
+            if args.len() != 1 {
+                return Err(exactly_one(&upper));
+            }
+            let v = args[0].clone();
+            Ok(match cmd.as_str() {
+                "user" => Instruction::User(v),
+                "workdir" => Instruction::Workdir(v),
+                _ => Instruction::StopSignal(v),
+            })
+        }
+        "copy" | "add" => copy_or_add(node, &cmd, args),
+        "shell" => {
+            no_flags("SHELL")?;
+            if args.is_empty() {
+                return Err(at_least_one("SHELL"));
+            }
+            if !node.json {
+                return Err("SHELL requires the arguments to be in JSON form".into());
+            }
+            Ok(Instruction::Shell(args))
+        }
+        "healthcheck" => healthcheck(node, args),
+        "onbuild" => onbuild(node),
+        _ => Err(unknown_instruction(&node.keyword)),
+    }
+}
+
+fn unknown_instruction(keyword: &str) -> String {
+    let upper = keyword.to_ascii_uppercase();
+    let best = KEYWORDS
+        .iter()
+        .map(|k| (edit_distance(k, &upper), *k))
+        .min()
+        .filter(|(d, _)| *d <= 1 || (*d == 2 && upper.len() >= 6));
+    match best {
+        Some((_, k)) => format!("unknown instruction: {keyword} (did you mean {k}?)"),
+        None => format!("unknown instruction: {keyword}"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Stage names: `^[a-z][a-z0-9-_.]*$`.
+pub fn valid_stage_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+fn copy_or_add(node: &Node, cmd: &str, args: Vec<String>) -> Result<Instruction, String> {
+    let upper = cmd.to_ascii_uppercase();
+    if args.len() < 2 {
+        return Err(format!(
+            "{upper} requires at least two arguments, but only one was provided. Destination could not be determined"
+        ));
+    }
+    let is_copy = cmd == "copy";
+    let accepted: &[(&str, Kind)] = if is_copy {
+        &[
+            ("chown", Kind::String),
+            ("from", Kind::String),
+            ("chmod", Kind::String),
+            ("link", Kind::Bool),
+            ("parents", Kind::Bool),
+            ("exclude", Kind::Strings),
+        ]
+    } else {
+        &[
+            ("chown", Kind::String),
+            ("chmod", Kind::String),
+            ("link", Kind::Bool),
+            ("checksum", Kind::String),
+            ("keep-git-dir", Kind::Bool),
+            ("exclude", Kind::Strings),
+        ]
+    };
+    let flags = Flags::parse(&node.flags, accepted)?;
+    let (srcs, dest) = args.split_at(args.len() - 1);
+    let dest = dest[0].clone();
+    let heredoc_of = |w: &str| {
+        if node.json {
+            None
+        } else {
+            parse_heredoc(w).ok().flatten()
+        }
+    };
+    if heredoc_of(&dest).is_some() {
+        return Err(format!("{upper} cannot accept a heredoc as a destination"));
+    }
+    let mut spec = CopySpec {
+        dest,
+        json: node.json,
+        from: flags.string("from"),
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.bool("link"),
+        parents: flags.bool("parents"),
+        excludes: flags.strings("exclude"),
+        checksum: flags.string("checksum"),
+        keep_git_dir: flags.bool("keep-git-dir"),
+        ..CopySpec::default()
+    };
+    for src in srcs {
+        match heredoc_of(src) {
+            Some(h) => {
+                let body = node.heredocs.iter().find(|d| d.name == h.name);
+                let data = match body {
+                    Some(b) => Heredoc {
+                        chomp: h.chomp,
+                        ..b.clone()
+                    }
+                    .chomped_content(),
+                    None => String::new(),
+                };
+                spec.inline.push(InlineSource {
+                    name: h.name,
+                    data,
+                    expand: h.expand,
+                });
+            }
+            None => spec.sources.push(src.clone()),
+        }
+    }
+    Ok(if is_copy {
+        Instruction::Copy(spec)
+    } else {
+        Instruction::Add(spec)
+    })
+}
+
+fn healthcheck(node: &Node, args: Vec<String>) -> Result<Instruction, String> {
+    if args.is_empty() {
+        return Err(at_least_one("HEALTHCHECK"));
+    }
+    let typ = args[0].to_ascii_uppercase();
+    let rest = &args[1..];
+    if typ == "NONE" {
+        if !rest.is_empty() {
+            return Err("HEALTHCHECK NONE takes no arguments".into());
+        }
+        return Ok(Instruction::Healthcheck(Healthcheck::None));
+    }
+    let flags = Flags::parse(
+        &node.flags,
+        &[
+            ("interval", Kind::String),
+            ("timeout", Kind::String),
+            ("start-period", Kind::String),
+            ("start-interval", Kind::String),
+            ("retries", Kind::String),
+        ],
+    )?;
+    if typ != "CMD" {
+        return Err(format!(
+            "Unknown type {} in HEALTHCHECK (try CMD)",
+            super::quote::go_quote(&typ)
+        ));
+    }
+    if rest.is_empty() {
+        return Err("Missing command after HEALTHCHECK CMD".into());
+    }
+    let test = if node.json {
+        CommandLine::Exec(rest.to_vec())
+    } else {
+        CommandLine::Shell(rest.join(" "))
+    };
+    let interval = |name: &str| -> Result<Option<Duration>, String> {
+        let Some(v) = flags.string(name) else {
+            return Ok(None);
+        };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let d = parse_go_duration(&v)?;
+        if !d.is_zero() && d < Duration::from_millis(1) {
+            return Err(format!(
+                "Interval {} cannot be less than 1ms",
+                super::quote::go_quote(name)
+            ));
+        }
+        Ok(Some(d))
+    };
+    let retries = match flags.string("retries") {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => {
+            let n: i64 = v.parse().map_err(|_| {
+                format!(
+                    "invalid value for --retries: {}",
+                    super::quote::go_quote(&v)
+                )
+            })?;
+            if n < 0 {
+                return Err(format!("--retries cannot be negative ({n})"));
+            }
+            Some(u32::try_from(n).map_err(|_| format!("--retries is too large ({n})"))?)
+        }
+    };
+    Ok(Instruction::Healthcheck(Healthcheck::Cmd {
+        test,
+        interval: interval("interval")?,
+        timeout: interval("timeout")?,
+        start_period: interval("start-period")?,
+        start_interval: interval("start-interval")?,
+        retries,
+    }))
+}
+
+fn onbuild(node: &Node) -> Result<Instruction, String> {
+    Flags::parse(&node.flags, &[])?;
+    let Some(trigger) = node.nested() else {
+        return Err(at_least_one("ONBUILD"));
+    };
+    match trigger.command().as_str() {
+        "onbuild" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+        "maintainer" | "from" => {
+            return Err(format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                trigger.keyword.to_ascii_uppercase()
+            ));
+        }
+        _ => {}
+    }
+    // heredoc bodies belong to the ONBUILD line; the trigger needs them
+    let mut trigger = trigger.clone();
+    trigger.heredocs = node.heredocs.clone();
+    let typed = from_node(&trigger)?;
+    let trimmed = node.original.trim_start();
+    let mut expression = trimmed
+        .get(..7)
+        .filter(|k| k.eq_ignore_ascii_case("onbuild"))
+        .map(|_| trimmed[7..].trim_start().to_string())
+        .unwrap_or_else(|| trimmed.to_string());
+    for h in &node.heredocs {
+        expression.push('\n');
+        expression.push_str(&h.content);
+        expression.push_str(&h.name);
+    }
+    Ok(Instruction::Onbuild(Onbuild {
+        expression,
+        trigger: Box::new(typed),
+    }))
+}
