@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""The benchmark driver: mounts the cached stack with each filesystem, runs the workloads, checks and reports.
+
+Why a driver separate from scripts/bench.sh: the shell script prepares things
+(root check, the stack, building unionfsd and the crates.io fuse-overlayfs);
+this file only measures, so a run can be repeated on a ready stack quickly.
+Run it through scripts/bench.sh, which passes --stack and the binaries.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import fsdrivers
+import report
+import workloads
+
+ALL_FS = ["kernel", "fuse-overlayfs", "fuse-overlayfs2", "unionfsd", "unionfsd-index"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="scripts/bench.sh",
+        description="Benchmark unionfsd against kernel overlayfs and fuse-overlayfs on a cached Debian layer stack.",
+    )
+    p.add_argument("--reps", type=int, default=None, help="repetitions per workload and filesystem (default 5; 1 with --quick)")
+    p.add_argument("--quick", action="store_true", help="small sizes and 1 repetition: a smoke test, not a measurement")
+    p.add_argument("--only", default=None, help="comma-separated workloads to run (default all): " +
+                   ",".join(w.name for w in workloads.WORKLOADS))
+    p.add_argument("--fs", default=None, help="comma-separated filesystems (default all available): " + ",".join(ALL_FS))
+    p.add_argument("--output", default=None, help="where to write the markdown report (default BENCHMARKS.md at the repo root)")
+    p.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
+    p.add_argument("--stack", required=True, help=argparse.SUPPRESS)
+    p.add_argument("--unionfsd", default="", help=argparse.SUPPRESS)
+    p.add_argument("--fuse-overlayfs", dest="fuse_overlayfs", default="fuse-overlayfs", help=argparse.SUPPRESS)
+    p.add_argument("--fuse-overlayfs2", dest="fuse_overlayfs2", default="", help=argparse.SUPPRESS)
+    p.add_argument("--unionfsd-index", dest="unionfsd_index", default="", help=argparse.SUPPRESS)
+    p.add_argument("--argv", default="", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.reps is None:
+        a.reps = 1 if a.quick else 5
+    if a.reps < 1:
+        p.error("--reps must be at least 1")
+    return a
+
+
+def make_filesystems(a):
+    """The drivers asked for, in ALL_FS order; unknown names are an error."""
+    wanted = ALL_FS if a.fs is None else [s.strip() for s in a.fs.split(",") if s.strip()]
+    unknown = [n for n in wanted if n not in ALL_FS]
+    if unknown:
+        sys.exit(f"bench: unknown filesystem {', '.join(unknown)} (known: {', '.join(ALL_FS)})")
+    drivers = {
+        "kernel": lambda: fsdrivers.KernelOverlay(),
+        "fuse-overlayfs": lambda: fsdrivers.FuseOverlay("fuse-overlayfs", "fuse-overlayfs (Debian package)", a.fuse_overlayfs),
+        "fuse-overlayfs2": lambda: fsdrivers.FuseOverlay("fuse-overlayfs2", "fuse-overlayfs from crates.io", a.fuse_overlayfs2),
+        "unionfsd": lambda: fsdrivers.FuseOverlay("unionfsd", "unionfsd (this repo), no index file", a.unionfsd),
+        "unionfsd-index": lambda: fsdrivers.FuseOverlay(
+            "unionfsd-index", "unionfsd (this repo) with -o index=FILE", a.unionfsd,
+            extra_opts=f"index={a.unionfsd_index}" if a.unionfsd_index else ""),
+    }
+    out, skipped = [], {}
+    for n in [x for x in ALL_FS if x in wanted]:
+        fs = drivers[n]()
+        ok, why = fs.available()
+        if n == "unionfsd-index" and not a.unionfsd_index:
+            ok, why = False, "no index file for the stack (scripts/bench.sh passes one when unionfsd can build it)"
+        if ok:
+            out.append(fs)
+        else:
+            skipped[n] = why
+            print(f"bench: skipping {n}: {why}", flush=True)
+    return out, skipped
+
+
+def select_workloads(only):
+    if only is None:
+        return list(workloads.WORKLOADS)
+    names = [s.strip() for s in only.split(",") if s.strip()]
+    table = workloads.by_name()
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        sys.exit(f"bench: unknown workload {', '.join(unknown)} (known: {', '.join(table)})")
+    return [w for w in workloads.WORKLOADS if w.name in names]
+
+
+def sh(cmd, stdout=subprocess.DEVNULL):
+    """Runs a bash command in the C locale; returns the CompletedProcess."""
+    env = dict(os.environ, LC_ALL="C")
+    return subprocess.run(["bash", "-c", cmd], stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def drop_caches():
+    subprocess.run(["sync"])
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def stack_description(layers_dir, layer_names):
+    """Entry, whiteout and opaque-dir counts of each layer, for the report."""
+    parts = []
+    for name in layer_names:
+        root = os.path.join(layers_dir, name)
+        entries = whiteouts = opaque = 0
+        nbytes = 0
+        for dirpath, dirs, files in os.walk(root):
+            for d in dirs:
+                entries += 1
+                try:
+                    if os.getxattr(os.path.join(dirpath, d), "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+                        opaque += 1
+                except OSError:
+                    pass
+            for f in files:
+                entries += 1
+                st = os.lstat(os.path.join(dirpath, f))
+                if (st.st_mode & 0o170000) == 0o020000 and st.st_rdev == 0:
+                    whiteouts += 1
+                elif (st.st_mode & 0o170000) == 0o100000:
+                    nbytes += st.st_size
+        parts.append(f"- `{name}`: {entries:,} entries, {nbytes / 2**20:,.0f} MiB in files, "
+                     f"{whiteouts} whiteouts, {opaque} opaque dirs")
+    return "\n".join(parts)
+
+
+class Runner:
+    """Runs (workload, filesystem) pairs on fresh mounts and records into a report.Results."""
+
+    def __init__(self, lowers, manifest, refs, run_root, res):
+        self.lowers, self.manifest, self.refs, self.run_root, self.res = lowers, manifest, refs, run_root, res
+        for d in ("mnt", "out", "log"):
+            os.makedirs(os.path.join(run_root, d), exist_ok=True)
+
+    def run(self, w, fs, rep, nreps):
+        res = self.res
+        upper = os.path.join(self.run_root, "upper")
+        work = os.path.join(self.run_root, "work")
+        mnt = os.path.join(self.run_root, "mnt", fs.name)
+        out = os.path.join(self.run_root, "out", f"{w.name}.{fs.name}.txt")
+        log = os.path.join(self.run_root, "log", f"{fs.name}.log")
+        for d in (upper, work):
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+        os.makedirs(mnt, exist_ok=True)
+        tag = f"[rep {rep + 1}/{nreps}] {w.name:<14} {fs.name:<16}"
+        try:
+            m = fs.mount(self.lowers, upper, work, mnt, log)
+        except fsdrivers.MountError as e:
+            res.skipped[fs.name] = f"failed to mount: {e}"
+            print(f"{tag} skipped from now on: failed to mount: {e}", flush=True)
+            return
+        try:
+            render = lambda t: w.render(t, mnt, out, upper, self.manifest)  # noqa: E731
+            if w.prewarm:
+                r = sh(render(w.prewarm))
+                if r.returncode != 0:
+                    self._fail(w, fs, tag, "warm-up", r)
+                    return
+            subprocess.run(["sync"])
+            if w.cold:
+                drop_caches()
+            t0 = time.perf_counter()
+            r = sh(render(w.cmd))
+            secs = time.perf_counter() - t0
+            if r.returncode != 0:
+                self._fail(w, fs, tag, "command", r)
+                return
+            res.add_time(w.name, fs.name, secs)
+            res.add_rss(w.name, fs.name, m.peak_rss_kib())
+            ctx = workloads.Ctx(mnt, upper, out, self.manifest, self.refs, rep == 0)
+            try:
+                fp, problems = w.check(ctx)
+            except (OSError, ValueError, subprocess.SubprocessError) as e:
+                fp, problems = None, [f"check raised {type(e).__name__}: {e}"]
+            res.add_fingerprint(w.name, fs.name, fp)
+            for p in problems:
+                res.problems.append((w.name, fs.name, rep + 1, p))
+            rss = res.rss.get((w.name, fs.name))
+            note = "ok" if not problems else "CHECK FAILED: " + "; ".join(problems)
+            rss_s = f"{rss / 1024:7.1f} MiB" if m.pid and rss else " " * 11
+            print(f"{tag} {secs:8.3f} s  {rss_s}  {note}", flush=True)
+        finally:
+            m.unmount()
+            shutil.rmtree(upper, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _fail(self, w, fs, tag, what, r):
+        last = (r.stderr or "").strip().splitlines()
+        msg = f"{what} exited with {r.returncode}: {last[-1] if last else '(no output)'}"
+        self.res.failures[(w.name, fs.name)] = msg
+        print(f"{tag} FAILED: {msg}", flush=True)
+
+
+def main(argv):
+    a = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("bench: must run as root (it mounts and drops caches)")
+    size = "quick" if a.quick else "full"
+    layers_dir = os.path.join(a.stack, "layers")
+    layer_names = [f"data-{size}", "mods", "apt", "base"]
+    for n in layer_names:
+        if not os.path.exists(os.path.join(layers_dir, f"{n}.done")):
+            sys.exit(f"bench: layer {n} is not built in {layers_dir}; run scripts/bench.sh, which builds it")
+    lowers = [os.path.join(layers_dir, n) for n in layer_names]
+    data = os.path.join(layers_dir, f"data-{size}", "bench")
+    with open(os.path.join(data, "MANIFEST.json")) as f:
+        manifest = json.load(f)
+    refs = {"big_first_mib": workloads.file_sha256(os.path.join(data, "big.bin"), 1 << 20)}
+
+    wls = select_workloads(a.only)
+    fses, skipped = make_filesystems(a)
+    if not fses:
+        sys.exit("bench: no filesystem to measure")
+    res = report.Results(wls, fses)
+    res.skipped.update(skipped)
+    meta = {
+        "argv": a.argv,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": report.machine_info(),
+        "reps": a.reps,
+        "versions": {f.name: f.version() for f in fses},
+    }
+    meta["load_start"] = meta["machine"].get("load", "?")
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    run_root = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs", f"{stamp}-{os.getpid()}")
+    os.makedirs(run_root)
+    print(f"bench: {size} stack, {a.reps} repetition(s), {len(wls)} workload(s), "
+          f"filesystems: {', '.join(f.name for f in fses)}; run dir {run_root}", flush=True)
+
+    def on_signal(signum, frame):
+        # Once only: a second signal must not interrupt the unmounting below.
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        print(f"bench: interrupted by signal {signum}; unmounting", flush=True)
+        raise SystemExit(128 + signum)
+
+    # Installed explicitly: started in the background by bench.sh, SIGINT would be ignored.
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    runner = Runner(lowers, manifest, refs, run_root, res)
+    t_start = time.monotonic()
+    try:
+        for rep in range(a.reps):
+            k = rep % len(fses)
+            order = fses[k:] + fses[:k]
+            for w in wls:
+                for fs in order:
+                    if fs.name in res.skipped:
+                        continue
+                    runner.run(w, fs, rep, a.reps)
+    finally:
+        fsdrivers.unmount_all()
+        for p in fsdrivers.mounts_under(run_root):
+            fsdrivers.force_unmount(p)
+
+    measured = [f for f in fses if any(k[1] == f.name for k in res.times)]
+    res.fses = measured or fses
+    meta["elapsed_min"] = (time.monotonic() - t_start) / 60
+    meta["load_end"] = report.machine_info().get("load", "?")
+    meta["stack_desc"] = stack_description(layers_dir, layer_names)
+    label = []
+    if a.quick:
+        label.append("QUICK RUN (small sizes) — a smoke test of the script, not a measurement")
+    if a.reps < 3 and not a.quick:
+        label.append(f"only {a.reps} repetition(s)")
+    if a.only or a.fs:
+        label.append("partial run (--only/--fs)")
+    meta["label"] = "; ".join(label)
+
+    print()
+    print(report.terminal_table(res))
+    problems = res.problems + [(w, f, "-", m) for w, f, m in res.mismatches()]
+    for w, f, r, msg in problems:
+        print(f"MISMATCH {w} on {f} (rep {r}): {msg}")
+    with open(os.path.join(run_root, "results.json"), "w") as f:
+        json.dump({"times": {f"{k[0]} {k[1]}": v for k, v in res.times.items()},
+                   "rss_kib": {f"{k[0]} {k[1]}": v for k, v in res.rss.items()},
+                   "problems": res.problems, "failures": {f"{k[0]} {k[1]}": v for k, v in res.failures.items()},
+                   "meta": {k: v for k, v in meta.items() if k != "machine"}}, f, indent=1)
+    if not a.no_write:
+        out = a.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "BENCHMARKS.md")
+        tmp = out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(report.markdown(res, meta))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+        print(f"bench: wrote {os.path.normpath(out)}")
+    print(f"bench: outputs and logs in {run_root}")
+    return 1 if problems or res.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
