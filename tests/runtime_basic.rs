@@ -31,11 +31,19 @@ fn missing_executable_exits_127() {
     let mut b = Bundle::new(&["no-such-command"]);
     let r = rt.run(&b);
     assert_eq!(r.code, 127, "{r:?}");
-    assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("executable file not found"),
+        "{}",
+        r.stderr
+    );
     b.set_args(&["/bin/no-such-file"]);
     let r = rt.run(&b);
     assert_eq!(r.code, 127, "{r:?}");
-    assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("executable file not found"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -60,13 +68,25 @@ fn env_cwd_user_and_groups() {
 #[test]
 fn capabilities_and_no_new_privileges() {
     let rt = Runtime::new();
-    let b = Bundle::new(&["sh", "-c", "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status",
+    ]);
     let r = rt.run(&b);
     assert_eq!(r.code, 0, "{r:?}");
     // Docker's default set: chown dac_override fowner fsetid kill setgid setuid setpcap
     // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
-    assert!(r.stdout.contains("CapEff:\t00000000a80425fb"), "{}", r.stdout);
-    assert!(r.stdout.contains("CapBnd:\t00000000a80425fb"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("CapEff:\t00000000a80425fb"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("CapBnd:\t00000000a80425fb"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("NoNewPrivs:\t1"), "{}", r.stdout);
 }
 

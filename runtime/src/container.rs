@@ -215,6 +215,10 @@ impl Runtime {
             error: None,
         };
         st.save(&dir)?;
+        // The fifo exists before the monitor reports "created", so `start` never misses it.
+        let fifo = dir.join(files::START_FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(Error::sys(format!("mkfifo {}", fifo.display())))?;
         let ctx = ContainerCtx {
             id: id.to_string(),
             dir,
@@ -348,6 +352,18 @@ impl Runtime {
             return Err(Error::NotFound(id.to_string()));
         }
         let mut st = State::load(&dir)?;
+        if st.status != Status::Stopped
+            && st.pid.is_some()
+            && !st.init_alive()
+            && st.monitor_alive()
+        {
+            // PID 1 just exited and its monitor is about to record the exit code:
+            // let it, rather than report a stopped container without one.
+            if let Some(fd) = st.monitor_pid.and_then(|p| pidfd_open(p).ok()) {
+                wait_pidfd(&fd, 5_000);
+            }
+            st = State::load(&dir)?;
+        }
         st.refresh(|s| s.cgroups.is_frozen());
         Ok(st)
     }

@@ -26,8 +26,20 @@ pub fn ctr_runtime() -> PathBuf {
 /// and a minimal /etc/passwd and /etc/group (root, `user` 1000, group `extra` 2000).
 pub fn make_busybox_rootfs(root: &Path) {
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.exists(), "install busybox-static (apt-get install busybox-static)");
-    for d in ["bin", "etc", "tmp", "root", "home/user", "proc", "sys", "dev"] {
+    assert!(
+        busybox.exists(),
+        "install busybox-static (apt-get install busybox-static)"
+    );
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "root",
+        "home/user",
+        "proc",
+        "sys",
+        "dev",
+    ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
@@ -79,14 +91,21 @@ pub struct Bundle {
 impl Bundle {
     /// A bundle whose process runs `args`, from `ctr-runtime spec` defaults.
     pub fn new(args: &[&str]) -> Bundle {
-        let dir = tempfile::Builder::new().prefix("rt-bundle").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("rt-bundle")
+            .tempdir()
+            .unwrap();
         make_busybox_rootfs(&dir.path().join("rootfs"));
         let out = Command::new(ctr_runtime())
             .args(["spec", "--bundle"])
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         let mut config: Value = serde_json::from_str(&text).unwrap();
         config["process"]["args"] = json!(args);
@@ -144,7 +163,10 @@ impl Runtime {
     /// A fresh state directory.
     pub fn new() -> Runtime {
         Runtime {
-            root: tempfile::Builder::new().prefix("rt-state").tempdir().unwrap(),
+            root: tempfile::Builder::new()
+                .prefix("rt-state")
+                .tempdir()
+                .unwrap(),
         }
     }
 
@@ -240,7 +262,10 @@ impl Drop for ContainerGuard {
 /// Runs a bundle under `runc` in the foreground, with its own state dir; the container
 /// is force-deleted afterwards.
 pub fn runc_run(bundle: &Bundle) -> RunOutput {
-    let root = tempfile::Builder::new().prefix("runc-state").tempdir().unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("runc-state")
+        .tempdir()
+        .unwrap();
     let id = unique_id("runc");
     let out = Command::new("runc")
         .arg("--root")

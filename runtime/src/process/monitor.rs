@@ -57,6 +57,9 @@ fn monitor(
     opts: &MonitorOpts,
     report: &Channel,
 ) -> Result<i32> {
+    let me = std::process::id() as i32;
+    st.monitor_pid = Some(me);
+    st.monitor_start_time = state::process_start_time(me);
     let resources = ctx
         .spec
         .linux()
@@ -155,9 +158,6 @@ fn monitor(
 /// Waits until `start` writes to the fifo (true) or PID 1 dies (false).
 fn wait_for_start(ctx: &ContainerCtx, pidfd: &OwnedFd, pump: Option<&OwnedFd>) -> Result<bool> {
     let fifo_path = ctx.dir.join(files::START_FIFO);
-    let _ = std::fs::remove_file(&fifo_path);
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(Error::sys(format!("mkfifo {}", fifo_path.display())))?;
     // O_RDWR never blocks on a fifo and keeps it from reporting hang-ups.
     let fifo = std::fs::OpenOptions::new()
         .read(true)
