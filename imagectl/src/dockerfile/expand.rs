@@ -1,8 +1,8 @@
 //! Variable substitution applied to whole instructions, field by field, as the reference
 //! builder does it.
 //!
-//! Substituted: ADD, COPY (paths, `--from`, `--chown`, `--chmod`, unquoted heredoc
-//! bodies), ENV and LABEL (keys and values), ARG, EXPOSE (also split into words),
+//! Substituted: ADD, COPY (paths, `--chown`, `--chmod`, unquoted heredoc bodies;
+//! `--from` with the global ARGs only), ENV and LABEL (keys and values), ARG, EXPOSE (also split into words),
 //! FROM (image and platform), STOPSIGNAL, USER, VOLUME, WORKDIR, and `RUN --mount`.
 //! Not substituted: the commands of RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK (the shell
 //! does that at run time) and ONBUILD triggers (substituted when they fire in a child).
@@ -44,13 +44,14 @@ impl From {
 }
 
 impl CopySpec {
-    /// Substitutes paths and options; heredoc bodies only when their delimiter was
-    /// unquoted, and then without quote processing.
+    /// Substitutes paths, `--chown` and `--chmod`; heredoc bodies only when their
+    /// delimiter was unquoted, and then without quote processing. `--from` is left
+    /// alone: the reference expands it with the global ARGs only (see
+    /// [`super::Dockerfile::global_arg_values`]), not with the stage's environment.
     pub fn expand(&self, lex: &Lexer, env: &dyn Env) -> Result<CopySpec, ExpandError> {
         let mut out = self.clone();
         out.sources = all(lex, &self.sources, env)?;
         out.dest = lex.expand(&self.dest, env)?;
-        out.from = opt(lex, &self.from, env)?;
         out.chown = opt(lex, &self.chown, env)?;
         out.chmod = opt(lex, &self.chmod, env)?;
         for inline in &mut out.inline {

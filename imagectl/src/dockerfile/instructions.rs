@@ -80,6 +80,53 @@ pub struct Run {
     pub security: Option<String>,
 }
 
+/// How to execute a RUN once its heredocs are taken into account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunPlan {
+    /// Run this command (with the SHELL for the shell form).
+    Command(CommandLine),
+    /// `RUN <<EOF` whose body starts with `#!`: write `data` to an executable file
+    /// called `name` and run that file directly.
+    Script {
+        /// File name (the delimiter).
+        name: String,
+        /// The script, tabs stripped for `<<-`.
+        data: String,
+    },
+}
+
+impl Run {
+    /// What to execute, following the reference builder: a RUN that is a single heredoc
+    /// runs its body through the shell (or as a script when it has a shebang); any
+    /// other use of heredocs hands the shell the line followed by the bodies and
+    /// delimiters, so the shell itself feeds them to the commands.
+    pub fn plan(&self) -> RunPlan {
+        let CommandLine::Shell(text) = &self.command else {
+            return RunPlan::Command(self.command.clone());
+        };
+        let Some(first) = self.heredocs.first() else {
+            return RunPlan::Command(self.command.clone());
+        };
+        if let Ok(Some(_)) = parse_heredoc(text.trim()) {
+            let data = first.chomped_content();
+            if data.starts_with("#!") {
+                return RunPlan::Script {
+                    name: first.name.clone(),
+                    data,
+                };
+            }
+            return RunPlan::Command(CommandLine::Shell(data));
+        }
+        let mut full = text.clone();
+        for h in &self.heredocs {
+            full.push('\n');
+            full.push_str(&h.content);
+            full.push_str(&h.name);
+        }
+        RunPlan::Command(CommandLine::Shell(full))
+    }
+}
+
 /// A file given inline to COPY/ADD with a heredoc (`COPY <<EOF /dest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InlineSource {

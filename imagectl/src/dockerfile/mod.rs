@@ -35,12 +35,14 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 pub use directives::Directives;
 pub use env::{Env, NoEnv};
 pub use error::{ExpandError, ParseError};
 pub use instructions::{
     ArgDecl, CommandLine, CopySpec, From, Healthcheck, InlineSource, Instruction, KEYWORDS,
-    Located, Onbuild, Run,
+    Located, Onbuild, Run, RunPlan,
 };
 pub use node::{Arg, Heredoc, Node};
 pub use quote::go_quote;
@@ -102,6 +104,32 @@ impl Dockerfile {
     /// A lexer using this file's escape character, for substitution.
     pub fn lexer(&self) -> Lexer {
         Lexer::new(self.directives.escape)
+    }
+
+    /// The values of the global ARGs (those before the first FROM) for FROM lines:
+    /// a `--build-arg` value wins, else the default (itself substituted with the global
+    /// ARGs declared before it); an ARG with neither stays unset.
+    pub fn global_arg_values(
+        &self,
+        build_args: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, ExpandError> {
+        let lex = self.lexer();
+        let mut values = BTreeMap::new();
+        for located in &self.global_args {
+            let Instruction::Arg(decls) = &located.instruction else {
+                continue;
+            };
+            for d in decls {
+                let name = lex.expand(&d.name, &values)?;
+                if let Some(v) = build_args.get(&name) {
+                    values.insert(name, v.clone());
+                } else if let Some(default) = &d.default {
+                    let v = lex.expand(default, &values)?;
+                    values.insert(name, v);
+                }
+            }
+        }
+        Ok(values)
     }
 
     /// The index of the stage called `name` (case-insensitive), or of the stage with that

@@ -850,3 +850,107 @@ fn error_cases() {
     let err = parse("").unwrap_err();
     assert_eq!(err.to_string(), "line 1: file with no instructions");
 }
+
+#[test]
+fn run_plans_for_heredocs() {
+    let df = parse(
+        "FROM a\nRUN <<EOF\necho hi\nEOF\nRUN <<-S\n\t#!/bin/sh\n\techo s\nS\nRUN cat <<X > /f\nbody\nX\nRUN [\"echo\", \"x\"]\n",
+    )
+    .unwrap();
+    let plans: Vec<RunPlan> = df.stages[0]
+        .instructions
+        .iter()
+        .map(|l| match &l.instruction {
+            Instruction::Run(r) => r.plan(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            RunPlan::Command(CommandLine::Shell("echo hi\n".into())),
+            RunPlan::Script {
+                name: "S".into(),
+                data: "#!/bin/sh\necho s\n".into()
+            },
+            RunPlan::Command(CommandLine::Shell("cat <<X > /f\nbody\nX".into())),
+            RunPlan::Command(CommandLine::Exec(vec!["echo".into(), "x".into()])),
+        ]
+    );
+}
+
+#[test]
+fn global_args_for_from_lines() {
+    let df = parse("ARG A=1\nARG B=${A}-b C\nARG D\nFROM img:$B\n").unwrap();
+    let none = BTreeMap::new();
+    let v = df.global_arg_values(&none).unwrap();
+    assert_eq!(v, env(&[("A", "1"), ("B", "1-b")]));
+    let v = df
+        .global_arg_values(&env(&[("A", "2"), ("D", "d")]))
+        .unwrap();
+    assert_eq!(v, env(&[("A", "2"), ("B", "2-b"), ("D", "d")]));
+    assert_eq!(
+        df.stages[0].from.expand(&df.lexer(), &v).unwrap().image,
+        "img:2-b"
+    );
+}
+
+#[test]
+fn mounts_heredocs_and_escapes_in_a_realistic_file() {
+    let text = r#"# syntax=docker/dockerfile-upstream:master
+ARG V=1
+FROM a AS b
+RUN --mount=target=. --mount=target=/root/.cache,type=cache \
+  --mount=source=/tmp/x,target=/tmp/x,from=v <<EOT
+  set -ex
+  echo "$(cat /tmp/x)"
+EOT
+COPY --link --chmod=755 <<EOF /entry.sh
+#!/bin/sh
+exec prog \\
+  -l 0.0.0.0:\${PORT:-5000} \\
+  -- "\$@"
+EOF
+ENV PORT 5000
+ARG REGISTRY_VERSION
+FROM registry:$REGISTRY_VERSION as c
+"#;
+    let df = parse(text).unwrap();
+    assert_eq!(
+        df.dump(),
+        r#"(arg "V=1")
+(from "a" "AS" "b")
+(run ["--mount=target=." "--mount=target=/root/.cache,type=cache" "--mount=source=/tmp/x,target=/tmp/x,from=v"] "<<EOT")
+(copy ["--link" "--chmod=755"] "<<EOF" "/entry.sh")
+(env "PORT" "5000" "")
+(arg "REGISTRY_VERSION")
+(from "registry:$REGISTRY_VERSION" "as" "c")
+"#
+    );
+    assert_eq!(df.stages.len(), 2);
+    assert_eq!(df.stages[1].name(), Some("c"));
+    let ins = &df.stages[0].instructions;
+    let Instruction::Run(r) = &ins[0].instruction else {
+        panic!()
+    };
+    assert_eq!(r.mounts.len(), 3);
+    assert_eq!(
+        r.heredocs[0].content,
+        "  set -ex\n  echo \"$(cat /tmp/x)\"\n"
+    );
+    let copied = ins[1]
+        .instruction
+        .expand(&df.lexer(), &env(&[("PORT", "1")]))
+        .unwrap();
+    let Instruction::Copy(c) = copied else {
+        panic!()
+    };
+    assert!(c.link);
+    assert_eq!(
+        c.inline[0].data,
+        "#!/bin/sh\nexec prog \\\n  -l 0.0.0.0:${PORT:-5000} \\\n  -- \"$@\"\n"
+    );
+    // the ARG after a stage belongs to that stage, not to the globals
+    assert_eq!(df.global_args.len(), 1);
+    assert_eq!(ins.len(), 4);
+}
