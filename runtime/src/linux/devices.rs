@@ -113,6 +113,9 @@ pub fn create_devices(rootfs: &Path, configured: &[LinuxDevice]) -> Result<()> {
         ("/dev/core", "/proc/kcore"),
         ("/dev/ptmx", "pts/ptmx"),
     ] {
+        if link == "/dev/core" && !Path::new("/proc/kcore").exists() {
+            continue; // as runc: only when the kernel has a /proc/kcore
+        }
         let dest = secure_join(rootfs, Path::new(link))?;
         if std::fs::symlink_metadata(&dest).is_ok() {
             if link != "/dev/ptmx" {
