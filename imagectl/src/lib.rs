@@ -17,3 +17,5 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
 pub use store::Store;
+pub mod mount;
+pub mod transport;

@@ -1,0 +1,199 @@
+//! `imagectl mount IMAGE DIR`: the image's merged view, served by `unionfsd` over its
+//! layer directories (top first); `--rw` adds a throwaway upper and work dir.
+//!
+//! A mount holds its image (so `rmi` and GC leave the layers alone) until `umount`.
+//! State lives in `ROOT/mounts/KEY.json`, KEY being a hash of the mount point.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::store::{Store, write_file_atomic};
+
+/// What `umount` needs to undo a mount.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MountRecord {
+    /// The mount point.
+    pub dir: PathBuf,
+    /// The image's manifest digest.
+    pub manifest: Digest,
+    /// The image as the user named it.
+    pub image: String,
+    /// Scratch directory holding upper/ and work/ for `--rw`.
+    pub scratch: Option<PathBuf>,
+}
+
+/// Finds `unionfsd`: next to the running executable first, then on `PATH`.
+pub fn find_unionfsd() -> Result<PathBuf> {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let c = dir.join("unionfsd");
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            let c = d.join("unionfsd");
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    Err(Error::Other(
+        "unionfsd not found next to imagectl or on PATH".into(),
+    ))
+}
+
+fn key(dir: &Path) -> String {
+    Digest::of(dir.as_os_str().as_encoded_bytes())
+        .short()
+        .to_string()
+}
+
+fn record_path(store: &Store, dir: &Path) -> PathBuf {
+    store
+        .root()
+        .join("mounts")
+        .join(format!("{}.json", key(dir)))
+}
+
+/// Whether `dir` is a mount point (listed in /proc/self/mountinfo).
+pub fn is_mounted(dir: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = dir.to_string_lossy();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .map(|m| m.replace("\\040", " ") == want)
+            .unwrap_or(false)
+    })
+}
+
+fn escape_opt(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    s.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(':', "\\:")
+}
+
+/// Mounts `image` at `dir` (which must exist), read-only unless `rw`.
+pub fn mount(store: &Store, image: &str, dir: &Path, rw: bool) -> Result<MountRecord> {
+    let img = store.resolve(image)?;
+    let dir = fs::canonicalize(dir).at(dir)?;
+    if is_mounted(&dir) {
+        return Err(Error::Other(format!(
+            "{}: already a mount point",
+            dir.display()
+        )));
+    }
+    let rec_path = record_path(store, &dir);
+    let holder = format!("mount-{}", key(&dir));
+    store.hold(&holder, img.manifest_digest())?;
+    let result = (|| {
+        let lowers = store.layer_dirs(&img)?;
+        if lowers.is_empty() {
+            return Err(Error::Other(format!("{image}: image has no layers")));
+        }
+        let lowerdir: Vec<String> = lowers.iter().map(|p| escape_opt(p)).collect();
+        let mut opts = format!("lowerdir={}", lowerdir.join(":"));
+        let mut scratch = None;
+        if rw {
+            let s = store.root().join("mounts").join(key(&dir));
+            if s.exists() {
+                fs::remove_dir_all(&s).at(&s)?;
+            }
+            for sub in ["upper", "work"] {
+                fs::create_dir_all(s.join(sub)).at(s.join(sub))?;
+            }
+            opts.push_str(&format!(
+                ",upperdir={},workdir={}",
+                escape_opt(&s.join("upper")),
+                escape_opt(&s.join("work"))
+            ));
+            scratch = Some(s);
+        }
+        let bin = find_unionfsd()?;
+        let out = Command::new(&bin)
+            .arg("-o")
+            .arg(&opts)
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .at(&bin)?;
+        if !out.status.success() {
+            return Err(Error::Other(format!(
+                "unionfsd failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let rec = MountRecord {
+            dir: dir.clone(),
+            manifest: img.manifest_digest().clone(),
+            image: image.to_string(),
+            scratch,
+        };
+        let bytes = serde_json::to_vec_pretty(&rec).map_err(|e| Error::json("mount record", e))?;
+        fs::create_dir_all(store.root().join("mounts")).at(store.root().join("mounts"))?;
+        write_file_atomic(&rec_path, &bytes)?;
+        Ok(rec)
+    })();
+    if result.is_err() {
+        let _ = store.release(&holder);
+    }
+    result
+}
+
+/// Unmounts `dir`, drops the throwaway upper and releases the image.
+pub fn umount(store: &Store, dir: &Path) -> Result<()> {
+    let dir = fs::canonicalize(dir).at(dir)?;
+    let rec_path = record_path(store, &dir);
+    let rec: Option<MountRecord> = fs::read(&rec_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if is_mounted(&dir) {
+        unmount_fs(&dir)?;
+    } else if rec.is_none() {
+        return Err(Error::Other(format!("{}: not mounted", dir.display())));
+    }
+    if let Some(rec) = rec {
+        if let Some(s) = &rec.scratch {
+            fs::remove_dir_all(s).at(s)?;
+        }
+        fs::remove_file(&rec_path).at(&rec_path)?;
+    }
+    store.release(&format!("mount-{}", key(&dir)))
+}
+
+fn unmount_fs(dir: &Path) -> Result<()> {
+    match nix::mount::umount(dir) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let out = Command::new("fusermount3")
+                .arg("-u")
+                .arg(dir)
+                .output()
+                .or_else(|_| Command::new("fusermount").arg("-u").arg(dir).output())
+                .at(dir)?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(Error::Other(format!(
+                    "unmounting {}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )))
+            }
+        }
+    }
+}
