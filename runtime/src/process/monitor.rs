@@ -111,6 +111,11 @@ fn monitor(
             )));
         }
     };
+    let fifo = if opts.auto_start {
+        None
+    } else {
+        Some(open_start_fifo(ctx)?)
+    };
     st.status = Status::Created;
     st.save(&ctx.dir)?;
 
@@ -135,7 +140,9 @@ fn monitor(
         drop(master);
     }
 
-    if !opts.auto_start && !wait_for_start(ctx, &pidfd, pump.as_ref())? {
+    if let Some(f) = &fifo
+        && !wait_for_start(f, &pidfd, pump.as_ref())?
+    {
         // PID 1 died (killed) before start.
         return finish(ctx, st, pid, pump);
     }
@@ -155,15 +162,19 @@ fn monitor(
     finish(ctx, st, pid, pump)
 }
 
-/// Waits until `start` writes to the fifo (true) or PID 1 dies (false).
-fn wait_for_start(ctx: &ContainerCtx, pidfd: &OwnedFd, pump: Option<&OwnedFd>) -> Result<bool> {
+/// Opens the start fifo; done before reporting "created" so `start` always finds a reader.
+fn open_start_fifo(ctx: &ContainerCtx) -> Result<std::fs::File> {
     let fifo_path = ctx.dir.join(files::START_FIFO);
     // O_RDWR never blocks on a fifo and keeps it from reporting hang-ups.
-    let fifo = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&fifo_path)
-        .map_err(Error::io(format!("open {}", fifo_path.display())))?;
+        .map_err(Error::io(format!("open {}", fifo_path.display())))
+}
+
+/// Waits until `start` writes to the fifo (true) or PID 1 dies (false).
+fn wait_for_start(fifo: &std::fs::File, pidfd: &OwnedFd, pump: Option<&OwnedFd>) -> Result<bool> {
     loop {
         let mut fds = vec![
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
