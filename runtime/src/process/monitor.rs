@@ -203,7 +203,7 @@ fn wait_for_start(fifo: &std::fs::File, pidfd: &OwnedFd, pump: Option<&OwnedFd>)
         }
         if ready(0) {
             let mut b = [0u8; 1];
-            let _ = nix::unistd::read(&fifo, &mut b);
+            let _ = nix::unistd::read(fifo, &mut b);
             return Ok(true);
         }
     }
