@@ -13,6 +13,20 @@
 //! - [`Lexer`], [`expand`] and [`expand_words`] substitute variables; the builder uses
 //!   [`Instruction::expand`] to apply them to an instruction the way the reference does.
 //! - [`ignore`] matches `.dockerignore` patterns.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use imagectl::dockerfile::{self, Instruction};
+//!
+//! let df = dockerfile::parse("FROM busybox\nENV greeting=\"hello $who\"\nRUN echo $greeting\n").unwrap();
+//! assert_eq!(df.dump(), "(from \"busybox\")\n(env \"greeting\" \"\\\"hello $who\\\"\" \"=\")\n(run \"echo $greeting\")\n");
+//! let env: BTreeMap<String, String> = [("who".to_string(), "you".to_string())].into();
+//! let env_step = &df.stages[0].instructions[0];
+//! assert_eq!(
+//!     env_step.instruction.expand(&df.lexer(), &env).unwrap(),
+//!     Instruction::Env(vec![("greeting".into(), "hello you".into())])
+//! );
+//! ```
 
 mod args;
 mod directives;
