@@ -19,8 +19,7 @@ fn main() -> ExitCode {
     let args = match options::parse(args) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("unionfsd: {e}");
-            eprintln!("try unionfsd --help");
+            eprintln!("unionfsd: {e} (see unionfsd --help)");
             return ExitCode::from(2);
         }
     };

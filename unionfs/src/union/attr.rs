@@ -85,10 +85,10 @@ impl Union {
                 nix::unistd::ftruncate(file.backing().as_fd(), size as i64)?;
             }
         }
-        let data = if set.size == Some(0) {
-            Data::Skip
-        } else {
-            Data::Full
+        let data = match set.size {
+            Some(0) => Data::Skip,
+            Some(_) => Data::Full,
+            None => Data::Meta,
         };
         self.copy_up(&node, data)?;
         let path = self.path_of(&node);
@@ -167,7 +167,7 @@ impl Union {
             return Err(Errno::EPERM);
         }
         let node = self.node(id)?;
-        self.copy_up(&node, Data::Full)?;
+        self.copy_up(&node, Data::Meta)?;
         let (dir, child) = self.xattr_target(id)?;
         xattr::set(
             Target::Child(dir.as_fd(), child_name(&child)),
@@ -185,7 +185,7 @@ impl Union {
         let node = self.node(id)?;
         // Removing what isn't there must not copy up.
         self.getxattr(id, name)?;
-        self.copy_up(&node, Data::Full)?;
+        self.copy_up(&node, Data::Meta)?;
         let (dir, child) = self.xattr_target(id)?;
         xattr::remove(Target::Child(dir.as_fd(), child_name(&child)), name)
     }

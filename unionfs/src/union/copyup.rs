@@ -26,20 +26,35 @@ pub enum Data {
     Full,
     /// None: the file is about to be truncated to zero.
     Skip,
+    /// Metadata only (chmod, chown, utimens, xattrs): the data stays below until the
+    /// first write, as overlayfs' `metacopy=on` does.
+    Meta,
 }
 
 impl Union {
     /// Makes sure `node` has an upper copy, copying its parents up first.
     pub(crate) fn copy_up(&self, node: &Node, data: Data) -> SysResult<()> {
-        if node.state.read().unwrap_or_else(|e| e.into_inner()).upper {
-            return Ok(());
+        {
+            let st = node.state.read().unwrap_or_else(|e| e.into_inner());
+            if st.upper && (!st.metacopy || data == Data::Meta) {
+                return Ok(());
+            }
         }
         let upper = self.upper_idx()?;
         let _guard = node.copy_lock.lock().unwrap_or_else(|e| e.into_inner());
         let state = node.snapshot();
         if state.upper {
+            if state.metacopy && data != Data::Meta {
+                return self.complete_data(node, &state, data);
+            }
             return Ok(());
         }
+        // Only regular files have data to defer.
+        let data = if data == Data::Meta && node.kind() != libc::S_IFREG {
+            Data::Full
+        } else {
+            data
+        };
         if state.unlinked {
             return Err(Errno::ENOENT);
         }
@@ -71,6 +86,8 @@ impl Union {
 
         let dest_path = self.path_of(node);
         let (dest_parent, dest_name) = self.open_parent(upper, &dest_path)?;
+        // Adding an entry changes the parent's times; the merged view must not see that.
+        let parent_times = sys::stat_fd(dest_parent.as_fd()).ok();
         self.mark_impure(&self.path_of(&parent));
         if let Err(e) = nix::fcntl::renameat(
             work.fd(),
@@ -81,9 +98,13 @@ impl Union {
             let _ = work.remove(&tmp);
             return Err(e);
         }
+        if let Some(pst) = parent_times {
+            restore_times(dest_parent.as_fd(), &pst);
+        }
         {
             let mut s = node.state_mut();
             s.upper = true;
+            s.metacopy = data == Data::Meta;
         }
         // The parent's index entry now says "in upper" too.
         if let Some(d) = &parent.dir
@@ -95,6 +116,42 @@ impl Union {
             }
             index.impure = true;
         }
+        Ok(())
+    }
+
+    /// Brings the data of a metadata-only copy up, in place: the marker goes last, so a
+    /// crash midway leaves a file that still reads its data from below.
+    fn complete_data(
+        &self,
+        node: &Node,
+        state: &super::node::NodeState,
+        data: Data,
+    ) -> SysResult<()> {
+        let upper = self.upper_idx()?;
+        let path = self.path_of(node);
+        let (dir, name) = self.open_parent(upper, &path)?;
+        let dst = sys::open_child(dir.as_fd(), &name, OFlag::O_WRONLY, 0)?;
+        if data == Data::Full {
+            let layer = state.lower.ok_or(Errno::EIO)?;
+            let src = self.open_in(layer, &state.lower_path, OFlag::O_RDONLY)?;
+            let size = sys::stat_fd(dst.as_fd())?.st_size as u64;
+            let st = sys::stat_fd(dst.as_fd())?;
+            copy_data(src.as_fd(), dst.as_fd(), size)?;
+            // Writing data moved mtime; the metadata copy's times are the truth.
+            nix::sys::stat::futimens(
+                dst.as_fd(),
+                &TimeSpec::new(st.st_atime, st.st_atime_nsec),
+                &TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
+            )?;
+        }
+        if !self.cfg.volatile {
+            nix::unistd::fsync(dst.as_fd())?;
+        }
+        match xattr::remove(Target::Fd(dst.as_fd()), OsStr::new(self.metacopy_xattr())) {
+            Ok(()) | Err(Errno::ENODATA) => {}
+            Err(e) => return Err(e),
+        }
+        node.state_mut().metacopy = false;
         Ok(())
     }
 
@@ -136,9 +193,17 @@ impl Union {
                     OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY,
                     0o600,
                 )?;
-                if data == Data::Full && st.st_size > 0 {
-                    let src = sys::open_child(src_dir, src_name, OFlag::O_RDONLY, 0)?;
-                    copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
+                match data {
+                    Data::Full if st.st_size > 0 => {
+                        let src = sys::open_child(src_dir, src_name, OFlag::O_RDONLY, 0)?;
+                        copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
+                    }
+                    Data::Meta => {
+                        nix::unistd::ftruncate(dst.as_fd(), st.st_size)?;
+                        let name = OsStr::new(self.metacopy_xattr());
+                        xattr::set(Target::Fd(dst.as_fd()), name, b"", 0)?;
+                    }
+                    _ => {}
                 }
                 if !self.cfg.volatile {
                     nix::unistd::fsync(dst.as_fd())?;
@@ -165,6 +230,21 @@ impl Union {
     }
 }
 
+/// Puts a directory's times back after an entry was added to it behind the user's back.
+fn restore_times(dir: BorrowedFd<'_>, st: &FileStat) {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+    if let Ok(fd) = sys::open_child(dir, OsStr::new("."), flags, 0) {
+        let _ = nix::sys::stat::futimens(
+            fd.as_fd(),
+            &TimeSpec::new(st.st_atime, st.st_atime_nsec),
+            &TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
+        );
+    }
+}
+
+/// Granularity of hole detection during copy-up, the kernel's `OVL_COPY_UP_CHUNK_SIZE`.
+const COPY_CHUNK: i64 = 1 << 20;
+
 /// Copies `len` bytes of data, keeping holes: only the data extents are copied, and the
 /// length is set at the end so a trailing hole stays a hole.
 pub(crate) fn copy_data(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: u64) -> SysResult<()> {
@@ -183,11 +263,11 @@ pub(crate) fn copy_data(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: u64) -> S
                 e => return Err(e),
             }
         }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(src.as_raw_fd(), data, libc::SEEK_HOLE) };
-        let hole = if hole < 0 { end } else { hole.min(end) };
-        copy_range(src, dst, data, hole)?;
-        pos = hole;
+        // Like overlayfs, copy whole 1 MiB chunks from each data start: holes survive
+        // at that granularity and the copy needs few seeks.
+        let chunk_end = (data + COPY_CHUNK).min(end);
+        copy_range(src, dst, data, chunk_end)?;
+        pos = chunk_end;
     }
     nix::unistd::ftruncate(dst, end)?;
     Ok(())

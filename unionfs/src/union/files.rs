@@ -107,7 +107,7 @@ impl Union {
 
     fn open_backing(&self, node: &Node, flags: i32) -> SysResult<(OwnedFd, bool)> {
         let state = node.snapshot();
-        let (layer, path) = self.top_location(node, &state)?;
+        let (layer, path) = self.data_location(node, &state)?;
         let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC);
         let mut oflags = OFlag::from_bits_truncate(keep);
         if !self.layers.is_upper(layer) {

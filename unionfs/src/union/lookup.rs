@@ -203,11 +203,12 @@ impl Union {
         Ok((state, st, ino))
     }
 
-    /// The private xattr naming a metadata-only copy-up.
+    /// The xattr marking a metadata-only copy-up (kernel overlayfs' `metacopy` format:
+    /// the data is still the lower file's at the same path).
     pub(crate) fn metacopy_xattr(&self) -> &'static str {
         match self.cfg.whiteout {
-            crate::whiteout::WhiteoutFormat::Kernel => "trusted.unionfs.metacopy",
-            crate::whiteout::WhiteoutFormat::Oci => "user.unionfs.metacopy",
+            crate::whiteout::WhiteoutFormat::Kernel => "trusted.overlay.metacopy",
+            crate::whiteout::WhiteoutFormat::Oci => "user.overlay.metacopy",
         }
     }
 
@@ -279,7 +280,15 @@ impl Union {
         }
         let (layer, path) = self.top_location(node, &state)?;
         let st = self.stat_in(layer, &path)?;
-        Ok(self.attr_of(node, &state, &st))
+        let mut attr = self.attr_of(node, &state, &st);
+        if state.metacopy
+            && let Ok((dl, dp)) = self.data_location(node, &state)
+            && let Ok(data) = self.stat_in(dl, &dp)
+        {
+            // The blocks are where the data is.
+            attr.blocks = data.st_blocks as u64;
+        }
+        Ok(attr)
     }
 
     /// Attributes of a node by id.

@@ -303,6 +303,18 @@ impl Union {
         Ok((layer, state.lower_path.clone()))
     }
 
+    /// Where a node's *data* is read from: the lower file while the upper copy holds
+    /// metadata only, else the top location.
+    fn data_location(&self, node: &Node, state: &NodeState) -> SysResult<(LayerIdx, PathBuf)> {
+        if state.upper
+            && state.metacopy
+            && let Some(layer) = state.lower
+        {
+            return Ok((layer, state.lower_path.clone()));
+        }
+        self.top_location(node, state)
+    }
+
     /// Number of live nodes: for tests and statistics.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
