@@ -233,27 +233,41 @@ pub struct Onbuild {
 /// A Dockerfile instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
+    /// `FROM`: starts a stage.
     From(From),
+    /// `RUN`: executes a command in a container, producing a layer.
     Run(Run),
+    /// `CMD`: the default command (or default ENTRYPOINT arguments).
     Cmd(CommandLine),
+    /// `ENTRYPOINT`: the executable; resets an inherited CMD.
     Entrypoint(CommandLine),
     /// `ENV k=v ...` / `ENV k v`, unexpanded, in order.
     Env(Vec<(String, String)>),
+    /// `ARG name[=default] ...`.
     Arg(Vec<ArgDecl>),
     /// `LABEL k=v ...`, unexpanded, in order.
     Label(Vec<(String, String)>),
+    /// `MAINTAINER text` (deprecated; sets the image author).
     Maintainer(String),
     /// Ports (`80`, `53/udp`), unexpanded.
     Expose(Vec<String>),
+    /// `VOLUME` paths, unexpanded.
     Volume(Vec<String>),
+    /// `USER user[:group]`, unexpanded.
     User(String),
+    /// `WORKDIR path`, unexpanded (relative paths resolve against the previous one).
     Workdir(String),
+    /// `COPY`.
     Copy(CopySpec),
+    /// `ADD`: like COPY, plus local tar extraction and URLs.
     Add(CopySpec),
     /// `SHELL ["exe", "arg"]`.
     Shell(Vec<String>),
+    /// `STOPSIGNAL signal`, unexpanded.
     StopSignal(String),
+    /// `HEALTHCHECK`.
     Healthcheck(Healthcheck),
+    /// `ONBUILD trigger`.
     Onbuild(Onbuild),
 }
 
