@@ -217,6 +217,9 @@ impl Drop for Unmount<'_> {
 
 #[test]
 fn mount_t_fuse_dot_program_works() {
+    // mount(8) runs helpers with its own PATH, so the daemon is made visible as
+    // /usr/local/bin/NAME inside a private mount namespace (nothing on the host changes).
+    // The script unmounts on exit, which also ends the daemon and the namespace.
     let s = simple_stack();
     let bin = daemon();
     let name = bin
@@ -224,29 +227,69 @@ fn mount_t_fuse_dot_program_works() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
-    let dir = bin.parent().expect("dir");
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let tmpbin = s.extra_dir("bin");
+    std::os::unix::fs::symlink(&bin, tmpbin.join(&name)).expect("symlink daemon");
+    let script = r#"set -e
+mount --make-rprivate /
+mount --bind "$1" /usr/local/bin
+trap 'fusermount3 -u "$2" 2>/dev/null || umount -l "$2" 2>/dev/null' EXIT
+mount -t "fuse.$3" "$3" "$2" -o "$4"
+grep -F " $2 " /proc/self/mountinfo | sed 's/.* - //'
+cat "$2/both""#;
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(&tmpbin)
+        .arg(&s.mnt)
+        .arg(&name)
+        .arg(s.overlay_opts())
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mount -t fuse.{name} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new("mount")
-        .arg("-t")
-        .arg(format!("fuse.{name}"))
+    assert!(
+        stdout.ends_with("top\n"),
+        "read through the mount: {stdout}"
+    );
+}
+
+#[test]
+fn mount_type_is_fuse_dot_program_name() {
+    // What `findmnt`, `mount -t` and `umount -t` match on, in both command-line forms.
+    let s = simple_stack();
+    let name = daemon()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let m = FuseMount::mount(&s, "");
+    assert_eq!(
+        mounts_at(&s.mnt).pop().map(|m| m.fstype),
+        Some(format!("fuse.{name}")),
+        "-o form"
+    );
+    drop(m);
+    let out = Command::new(daemon())
         .arg(&name)
         .arg(&s.mnt)
         .arg("-o")
         .arg(s.overlay_opts())
-        .env("PATH", path)
         .output()
-        .expect("run mount");
+        .expect("run daemon");
     let _g = Unmount(&s.mnt);
     assert!(
         out.status.success(),
-        "mount -t fuse.{name} failed: {}",
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(fs::read_to_string(s.m("both")).expect("read"), "top\n");
+    assert_eq!(
+        mounts_at(&s.mnt).pop().map(|m| m.fstype),
+        Some(format!("fuse.{name}")),
+        "SOURCE MNT form"
+    );
 }
 
 #[test]
