@@ -29,6 +29,7 @@
 //! ```
 
 mod args;
+mod convert;
 mod directives;
 mod duration;
 mod env;
@@ -161,7 +162,7 @@ impl Dockerfile {
 }
 
 fn locate(node: &Node) -> Result<Located, ParseError> {
-    let instruction = instructions::from_node(node)
+    let instruction = convert::from_node(node)
         .map_err(|m| ParseError::new(node.start_line, m, &node.original))?;
     Ok(Located {
         instruction,
