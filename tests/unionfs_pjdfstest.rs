@@ -169,6 +169,18 @@ fn classify<'a>(
     (excused, unexpected)
 }
 
+/// Keeps the full pjdfstest output next to the build (target/<profile>/pjdfstest-NAME.log)
+/// so a failure in CI can be read in full; returns where it went.
+fn save_log(name: &str, text: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe
+        .parent()?
+        .parent()?
+        .join(format!("pjdfstest-{name}.log"));
+    std::fs::write(&path, text).ok()?;
+    Some(path)
+}
+
 fn report(label: &str, summary: &str, failures: &[Failure], known: &[Known]) -> Vec<String> {
     let (excused, unexpected) = classify(failures, known);
     println!("pjdfstest over {label}: {summary}");
@@ -206,7 +218,10 @@ fn pjdfstest_full_suite_over_daemon() {
     let s = stack();
     let secondary = s.extra_dir("secondary-fs-dir");
     let m = FuseMount::mount(&s, "allow_other,default_permissions");
-    let (summary, failures, _text) = run_suite(m.mnt(), &secondary);
+    let (summary, failures, text) = run_suite(m.mnt(), &secondary);
+    if let Some(p) = save_log("daemon", &text) {
+        println!("pjdfstest full output: {}", p.display());
+    }
     let unexpected = report(
         &format!("{} mount", daemon().display()),
         &summary,
@@ -228,8 +243,11 @@ fn pjdfstest_kernel_overlay_failures_are_all_listed() {
     let s = stack();
     let secondary = s.extra_dir("secondary-fs-dir");
     let k = KernelOverlay::mount(&s, "").expect("mount kernel overlay");
-    let (summary, failures, _text) = run_suite(&s.mnt, &secondary);
+    let (summary, failures, text) = run_suite(&s.mnt, &secondary);
     let unexpected = report("kernel overlayfs", &summary, &failures, &known);
+    if let Some(p) = save_log("kernel-overlayfs", &text) {
+        println!("  full output: {}", p.display());
+    }
     drop(k);
     assert!(
         unexpected.is_empty(),
