@@ -151,3 +151,16 @@ pub fn proc_child_path(dir: BorrowedFd<'_>, name: &OsStr) -> SysResult<CString> 
     bytes.extend_from_slice(name.as_bytes());
     CString::new(bytes).map_err(|_| Errno::EINVAL)
 }
+
+/// Runs an open with `O_NOATIME` added, as overlayfs opens its real files: reading
+/// through the union must not touch the layers' access times. Where the caller may not
+/// use the flag (not the owner, no `CAP_FOWNER`), it retries without.
+pub fn open_noatime(
+    flags: OFlag,
+    open: impl Fn(OFlag) -> SysResult<OwnedFd>,
+) -> SysResult<OwnedFd> {
+    match open(flags | OFlag::O_NOATIME) {
+        Err(Errno::EPERM) => open(flags),
+        other => other,
+    }
+}

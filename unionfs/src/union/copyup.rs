@@ -133,7 +133,9 @@ impl Union {
         let dst = sys::open_child(dir.as_fd(), &name, OFlag::O_WRONLY, 0)?;
         if data == Data::Full {
             let layer = state.lower.ok_or(Errno::EIO)?;
-            let src = self.open_in(layer, &state.lower_path, OFlag::O_RDONLY)?;
+            let src = sys::open_noatime(OFlag::O_RDONLY, |f| {
+                self.open_in(layer, &state.lower_path, f)
+            })?;
             let size = sys::stat_fd(dst.as_fd())?.st_size as u64;
             let st = sys::stat_fd(dst.as_fd())?;
             copy_data(src.as_fd(), dst.as_fd(), size)?;
@@ -195,7 +197,9 @@ impl Union {
                 )?;
                 match data {
                     Data::Full if st.st_size > 0 => {
-                        let src = sys::open_child(src_dir, src_name, OFlag::O_RDONLY, 0)?;
+                        let src = sys::open_noatime(OFlag::O_RDONLY, |f| {
+                            sys::open_child(src_dir, src_name, f, 0)
+                        })?;
                         copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
                     }
                     Data::Meta => {

@@ -14,7 +14,7 @@ use nix::fcntl::OFlag;
 
 use super::node::{Node, NodeId};
 use super::{Attr, Union};
-use crate::sys::SysResult;
+use crate::sys::{self, SysResult};
 
 /// One open file of the union.
 #[derive(Debug)]
@@ -53,6 +53,15 @@ impl Union {
             .get(&fh)
             .map(|f| f.clone())
             .ok_or(Errno::EBADF)
+    }
+
+    /// Some open handle on node `id`, if any: how an unlinked but open file is reached.
+    pub(crate) fn any_open_file(&self, id: NodeId) -> Option<Arc<OpenFile>> {
+        self.files
+            .files
+            .iter()
+            .find(|f| f.node.id == id)
+            .map(|f| f.clone())
     }
 
     /// The open file behind a handle.
@@ -116,7 +125,7 @@ impl Union {
         if flags & libc::O_TRUNC != 0 && self.layers.is_upper(layer) {
             oflags |= OFlag::O_TRUNC;
         }
-        let fd = self.open_in(layer, &path, oflags)?;
+        let fd = sys::open_noatime(oflags, |f| self.open_in(layer, &path, f))?;
         Ok((fd, self.layers.is_upper(layer)))
     }
 

@@ -276,7 +276,9 @@ impl Union {
     pub(crate) fn getattr_node(&self, node: &Node) -> SysResult<Attr> {
         let state = node.snapshot();
         if state.unlinked {
-            return Err(Errno::ENOENT);
+            let file = self.any_open_file(node.id).ok_or(Errno::ENOENT)?;
+            let st = sys::stat_fd(std::os::fd::AsFd::as_fd(&*file.backing()))?;
+            return Ok(self.attr_of(node, &state, &st));
         }
         let (layer, path) = self.top_location(node, &state)?;
         let st = self.stat_in(layer, &path)?;

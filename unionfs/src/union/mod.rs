@@ -60,8 +60,8 @@ impl UnionConfig {
     /// The xattr name under which a copied-up entry keeps its original inode number.
     pub fn origin_xattr(&self) -> &'static str {
         match self.whiteout {
-            WhiteoutFormat::Kernel => "trusted.unionfs.origin",
-            WhiteoutFormat::Oci => "user.unionfs.origin",
+            WhiteoutFormat::Kernel => "trusted.overlay.unionfs.origin",
+            WhiteoutFormat::Oci => "user.overlay.unionfs.origin",
         }
     }
 
