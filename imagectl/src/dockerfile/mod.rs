@@ -12,7 +12,8 @@
 //!   line: `(run "echo hi")`, `(copy ["--from=a"] "x" "y")`, `(env "k" "v" "=")`.
 //! - [`Lexer`], [`expand`] and [`expand_words`] substitute variables; the builder uses
 //!   [`Instruction::expand`] to apply them to an instruction the way the reference does.
-//! - [`ignore`] matches `.dockerignore` patterns.
+//! - [`ignore`] matches `.dockerignore` patterns; [`wildcard`] resolves COPY/ADD source
+//!   wildcards.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ mod pattern;
 mod quote;
 mod shell;
 mod split;
+pub mod wildcard;
 
 #[cfg(test)]
 mod tests;
