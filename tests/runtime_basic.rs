@@ -173,16 +173,19 @@ fn pids_and_memory_limits() {
     let script = r#"
         cat /sys/fs/cgroup/pids/pids.max
         cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+        cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us
         for i in $(seq 1 20); do sleep 1000 & done
         echo "forked 20 processes"
     "#;
     let mut b = Bundle::new(&["sh", "-c", script]);
     b.config["linux"]["resources"]["pids"] = json!({"limit": 8});
     b.config["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024});
+    b.config["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
     b.save();
     let r = rt.run(&b);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines, ["8", &(64 * 1024 * 1024).to_string()], "{r:?}");
+    let mem = (64 * 1024 * 1024).to_string();
+    assert_eq!(lines, ["8", mem.as_str(), "50000", "100000"], "{r:?}");
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("can't fork"), "{}", r.stderr);
 }

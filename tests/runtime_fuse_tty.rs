@@ -115,3 +115,59 @@ fn run_and_exec_with_a_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("exec-tty\r\nTERM=xterm\r\n"), "{text}");
 }
+
+#[test]
+fn cleanup_after_the_mount_daemon_was_killed() {
+    let stack = LayerStack::new(1);
+    make_busybox_rootfs(stack.lower(0));
+    let fuse = FuseMount::mount(&stack, "allow_other");
+    let rt = Runtime::new();
+    let b = bundle_on(
+        fuse.mnt(),
+        &[
+            "sh",
+            "-c",
+            "while true; do cat /etc/passwd > /dev/null; sleep 0.05; done",
+        ],
+        0,
+    );
+    let id = unique_id("fusekill");
+    let _g = rt.guard(&id);
+    let run = rt.exec(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let st = rt.state(&id);
+    let dirs: Vec<String> = st["cgroups"]["dirs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| d[1].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!dirs.is_empty());
+
+    fuse.signal(libc::SIGKILL);
+    // The state still answers (it does not live on the dead mount) and the container
+    // can be removed without leaving cgroups or state behind.
+    let status = rt.state(&id)["status"].as_str().unwrap().to_string();
+    assert!(
+        ["running", "stopped"].contains(&status.as_str()),
+        "{status}"
+    );
+    let del = rt.exec(&["delete", "--force", &id]);
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    assert!(!rt.exec(&["state", &id]).status.success());
+    for d in dirs {
+        assert!(!std::path::Path::new(&d).exists(), "{d} left behind");
+    }
+    drop(b);
+    drop(fuse);
+}

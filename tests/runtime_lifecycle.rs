@@ -203,3 +203,49 @@ fn bad_bundles_give_one_clear_error() {
     // Nothing was left behind in the state dir.
     assert_eq!(std::fs::read_dir(rt.root.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn foreground_run_passes_signals_on_and_writes_the_pid_file() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = unique_id("fg");
+    let _g = rt.guard(&id);
+    let pid_file = b.path().join("pid");
+    let mut child = rt
+        .cmd()
+        .args(["run", "--keep", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (no time limit that matters) until the process runs.
+    let mut tries = 0;
+    while !(pid_file.exists()
+        && rt.exec(&["state", &id]).status.success()
+        && rt.state(&id)["status"] == "running")
+    {
+        tries += 1;
+        assert!(tries < 30_000, "the container never started");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rt.state(&id)["pid"], pid);
+    // SAFETY: kill(2) of the ctr-runtime process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "SIGTERM reached sleep through PID 1"
+    );
+    let st = rt.state(&id);
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["exitCode"], 143);
+}
