@@ -1,0 +1,168 @@
+//! Pull and push against a real registry (Debian's docker-registry on 127.0.0.1):
+//! round trips keep digests, shared layers say "Already exists", and bad input — an
+//! unreachable registry, a corrupted blob, a killed pull — fails clearly and recovers.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use integration_tests::images::{Imagectl, TarBuilder, import_busybox, sha256, write_oci_layout};
+use integration_tests::registry::Registry;
+use rand::RngCore;
+use rand::SeedableRng;
+
+fn manifest_digest(ctl: &Imagectl, image: &str) -> String {
+    ctl.inspect(image)["Descriptor"]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn push_pull_round_trip_keeps_digests() {
+    let reg = Registry::start();
+    let a = Imagectl::new();
+    let id = import_busybox(&a, "busybox");
+    let dest = reg.repo("test/busybox:v1");
+    let out = a.ok(&["push", "busybox", &dest]);
+    assert!(out.contains("Pushed"), "{out}");
+    let local = manifest_digest(&a, "busybox");
+    assert!(out.contains(&local), "{out}");
+    // Pushing again uploads nothing.
+    let out = a.ok(&["push", "busybox", &dest]);
+    assert!(out.contains("Layer already exists") && !out.contains("Pushed"), "{out}");
+
+    let b = Imagectl::new();
+    let out = b.ok(&["pull", &dest]);
+    assert!(out.contains("Pull complete"), "{out}");
+    let v = b.inspect(&dest);
+    assert_eq!(v["Id"], id);
+    assert_eq!(v["Descriptor"]["digest"], local.as_str());
+    assert_eq!(v["RepoDigests"][0], format!("{}@{local}", reg.repo("test/busybox")));
+    // By digest too.
+    b.ok(&["pull", &format!("{}@{local}", reg.repo("test/busybox"))]);
+    b.assert_blobs_intact();
+}
+
+#[test]
+fn second_image_on_the_same_base_fetches_only_new_layers() {
+    let reg = Registry::start();
+    let src = Imagectl::new();
+    let base = TarBuilder::new().dir("etc/").file("etc/os-release", b"ID=test\n").finish();
+    let top = TarBuilder::new().file("app", b"#!/bin/sh\necho app\n").finish();
+    let d1 = src.scratch("base");
+    let d2 = src.scratch("app");
+    write_oci_layout(&d1, std::slice::from_ref(&base), "base:1");
+    write_oci_layout(&d2, &[base.clone(), top.clone()], "app:1");
+    src.ok(&["pull", &format!("oci:{}:base:1", d1.display())]);
+    src.ok(&["pull", &format!("oci:{}:app:1", d2.display())]);
+    src.ok(&["push", "base:1", &reg.repo("base:1")]);
+    src.ok(&["push", "app:1", &reg.repo("app:1")]);
+
+    let ctl = Imagectl::new();
+    ctl.ok(&["pull", &reg.repo("base:1")]);
+    let out = ctl.ok(&["pull", &reg.repo("app:1")]);
+    assert_eq!(out.matches("Already exists").count(), 1, "{out}");
+    assert_eq!(out.matches("Pull complete").count(), 1, "{out}");
+    assert!(out.contains(&sha256(&base)[7..19]) && out.contains(&sha256(&top)[7..19]), "{out}");
+    assert_eq!(ctl.layers().len(), 2);
+}
+
+#[test]
+fn unreachable_registry_names_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ctl = Imagectl::new();
+    let err = ctl.fail(&["pull", &format!("127.0.0.1:{port}/nothing/here:v1")]);
+    assert!(err.contains(&format!("http://127.0.0.1:{port}/v2/nothing/here/manifests/v1")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let reg = Registry::start();
+    let err = ctl.fail(&["pull", &reg.repo("missing:v1")]);
+    assert!(err.contains("manifest unknown"), "{err}");
+    assert!(ctl.blobs().is_empty());
+}
+
+#[test]
+fn corrupted_blob_is_refused_then_the_rerun_completes() {
+    let reg = Registry::start();
+    let src = Imagectl::new();
+    import_busybox(&src, "busybox");
+    src.ok(&["push", "busybox", &reg.repo("bb:1")]);
+    let layer = src.inspect("busybox")["RootFS"]["Layers"][0].as_str().unwrap().to_string();
+    // The imported layer is stored uncompressed, so its blob digest is its DiffID.
+    let data = reg.blob_data(&layer);
+    let good = fs::read(&data).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    fs::write(&data, &bad).unwrap();
+
+    let ctl = Imagectl::new();
+    let err = ctl.fail(&["pull", &reg.repo("bb:1")]);
+    assert!(err.contains(&layer), "{err}");
+    assert!(!ctl.blobs().iter().any(|b| layer.ends_with(b.as_str())), "bad blob stored");
+    assert!(ctl.layers().is_empty());
+    assert!(ctl.fail(&["inspect", &reg.repo("bb:1")]).contains("no such image"));
+
+    fs::write(&data, &good).unwrap();
+    ctl.ok(&["pull", &reg.repo("bb:1")]);
+    ctl.assert_blobs_intact();
+}
+
+#[test]
+fn killed_pull_completes_on_rerun() {
+    let reg = Registry::start();
+    let src = Imagectl::new();
+    // Three incompressible 6 MiB layers, so the pull is still running when it is killed.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let layers: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let mut data = vec![0u8; 6 << 20];
+            rng.fill_bytes(&mut data);
+            TarBuilder::new().file(&format!("blob{i}"), &data).finish()
+        })
+        .collect();
+    let dir = src.scratch("big");
+    write_oci_layout(&dir, &layers, "big:1");
+    src.ok(&["pull", &format!("oci:{}:big:1", dir.display())]);
+    src.ok(&["push", "big:1", &reg.repo("big:1")]);
+    let want = manifest_digest(&src, "big:1");
+
+    let ctl = Imagectl::new();
+    let mut child = ctl
+        .command()
+        .args(["pull", "-q", &reg.repo("big:1")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has started writing (or let it be if it already finished).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if !ctl.tmp_entries().is_empty() || !ctl.layers().is_empty() {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    ctl.assert_blobs_intact();
+
+    ctl.ok(&["pull", &reg.repo("big:1")]);
+    assert_eq!(manifest_digest(&ctl, &reg.repo("big:1")), want);
+    assert_eq!(ctl.layers().len(), 3);
+    ctl.assert_blobs_intact();
+}
+
+#[test]
+fn login_stores_docker_config_auths() {
+    let reg = Registry::start();
+    let ctl = Imagectl::new();
+    let out = ctl.ok(&["login", "-u", "alice", "-p", "secret", &reg.addr]);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let cfg = ctl.root.parent().unwrap().join("docker-config/config.json");
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
+    // "alice:secret" in base64.
+    assert_eq!(v["auths"][&reg.addr]["auth"], "YWxpY2U6c2VjcmV0");
+    ctl.ok(&["logout", &reg.addr]);
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
+    assert!(v["auths"].get(&reg.addr).is_none());
+}
