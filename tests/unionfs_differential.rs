@@ -12,7 +12,8 @@
 //!
 //! Knobs: `UNIONFS_DIFF_SEEDS=N` (seeds per test, default 16), `UNIONFS_DIFF_STEPS=N`
 //! (operations per seed, default 80), `UNIONFS_DIFF_SEED=S` (run only seed S, to
-//! reproduce a failure).
+//! reproduce a failure); `UNIONFS_DIFF_CONCURRENT_SEEDS=N` (seeds of the concurrent
+//! test, default 6), `UNIONFS_DIFF_SERIAL=1` (replay its threads one at a time).
 
 use std::ffi::CString;
 use std::fs;
@@ -437,10 +438,15 @@ fn apply(root: &Path, op: &Op) -> Result<(), i32> {
     }
 }
 
-/// Picks an operation using the reference view to find existing names.
-fn gen_op(rng: &mut ChaCha8Rng, view: &Snapshot) -> Op {
+/// Picks an operation on the names of `view`; `protect` (a directory that must stay, the
+/// root of a thread's subtree) is never an operand itself, only a place for new names.
+fn gen_op(rng: &mut ChaCha8Rng, view: &Snapshot, protect: &str) -> Op {
     use integration_tests::mount::snapshot::Kind;
-    let existing: Vec<&String> = view.entries.keys().filter(|k| !k.is_empty()).collect();
+    let existing: Vec<&String> = view
+        .entries
+        .keys()
+        .filter(|k| !k.is_empty() && k.as_str() != protect)
+        .collect();
     let dirs: Vec<&String> = view
         .entries
         .iter()
@@ -619,7 +625,7 @@ fn run_seed(seed: u64, steps: u64) -> u64 {
         );
         let mut kv = kv;
         for step in 0..steps {
-            let op = gen_op(&mut rng, &kv);
+            let op = gen_op(&mut rng, &kv, "");
             let kr = apply(&ks.mnt, &op);
             let fr = apply(&fs_.mnt, &op);
             ops += 1;
@@ -745,4 +751,182 @@ fn differential_seeds_from_0() {
 #[test]
 fn differential_seeds_from_1000() {
     run_seeds(1000);
+}
+
+// ---------------------------------------------------------------------------------
+// Concurrency: threads working in disjoint subtrees of shared merged directories.
+
+/// Template with `threads` subtrees `t0..`, each present in every layer (so merged), each
+/// generated independently (no hardlinks between subtrees, so their ops commute).
+fn gen_subtrees(seed: u64, threads: usize) -> LayerStack {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc0c0_a5a5);
+    let s = LayerStack::new(3);
+    for i in (0..3).rev() {
+        for t in 0..threads {
+            let d = s.lower(i).join(format!("t{t}"));
+            fs::create_dir_all(&d).expect("subtree root");
+            let mut files = Vec::new();
+            gen_dir(&mut rng, &d, 1, i == 2, &mut files);
+        }
+    }
+    drop_phantom_whiteouts(&s);
+    s
+}
+
+/// The daemon's results of thread `t`.
+fn got_all(results: &[Vec<Result<(), i32>>], t: usize) -> impl Iterator<Item = &Result<(), i32>> {
+    results[t].iter()
+}
+
+/// The view of subtree `t{t}` with paths relative to the mount root.
+fn subtree_view(root: &Path, t: usize) -> Snapshot {
+    let name = format!("t{t}");
+    let sub = snapshot(&root.join(&name)).expect("snapshot subtree");
+    Snapshot {
+        entries: sub
+            .entries
+            .into_iter()
+            .map(|(k, e)| {
+                (
+                    if k.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{name}/{k}")
+                    },
+                    e,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Generates each thread's operations against the kernel (sequentially, thread after
+/// thread), then replays all threads at once on the daemon; per-op results and the
+/// final views must match. Returns the number of operations.
+fn run_concurrent(seed: u64, threads: usize, steps: u64) -> u64 {
+    let template = gen_subtrees(seed, threads);
+    let ks = LayerStack::copy_of(&template);
+    let fs_ = LayerStack::copy_of(&template);
+    drop(template);
+    let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("mount kernel overlay");
+    let f = FuseMount::mount(&fs_, "");
+    let (kv, fv) = views(&ks, &fs_, "initial");
+    assert_same_view(
+        "kernel",
+        &kv,
+        "daemon",
+        &fv,
+        &format!("concurrent seed {seed}, freshly mounted"),
+    );
+    let mut scripts: Vec<Vec<(Op, Result<(), i32>)>> = Vec::new();
+    for t in 0..threads {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed * 1000 + t as u64);
+        let protect = format!("t{t}");
+        let mut script = Vec::new();
+        for _ in 0..steps {
+            let op = gen_op(&mut rng, &subtree_view(&ks.mnt, t), &protect);
+            let r = apply(&ks.mnt, &op);
+            script.push((op, r));
+        }
+        scripts.push(script);
+    }
+    // UNIONFS_DIFF_SERIAL=1 replays the threads one after the other instead: a failure
+    // that goes away then is a concurrency bug.
+    let serial = std::env::var_os("UNIONFS_DIFF_SERIAL").is_some();
+    let results: Vec<Vec<Result<(), i32>>> = std::thread::scope(|scope| {
+        if serial {
+            return scripts
+                .iter()
+                .map(|s| s.iter().map(|(op, _)| apply(&fs_.mnt, op)).collect())
+                .collect();
+        }
+        let handles: Vec<_> = scripts
+            .iter()
+            .map(|script| {
+                let mnt = fs_.mnt.clone();
+                scope.spawn(move || {
+                    script
+                        .iter()
+                        .map(|(op, _)| apply(&mnt, op))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker thread"))
+            .collect()
+    });
+    for (t, (script, got)) in scripts.iter().zip(&results).enumerate() {
+        for (step, ((op, want), got)) in script.iter().zip(got).enumerate() {
+            if want != got {
+                let before: Vec<String> = script[..step]
+                    .iter()
+                    .zip(got_all(&results, t))
+                    .map(|((op, k), d)| {
+                        format!(
+                            "  {} -> kernel {}, daemon {}",
+                            describe(op),
+                            show(k),
+                            show(d)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "concurrent seed {seed}, thread {t}, step {step}: {}: kernel {}, daemon {}\n\
+                     this thread's earlier steps:\n{}",
+                    describe(op),
+                    show(want),
+                    show(got),
+                    before.join("\n")
+                );
+            }
+        }
+    }
+    let history = || {
+        scripts
+            .iter()
+            .enumerate()
+            .flat_map(|(t, s)| {
+                s.iter()
+                    .map(move |(op, r)| format!("  t{t}: {} -> {}", describe(op), show(r)))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (kv, fv) = views(&ks, &fs_, "after the threads");
+    assert_same_view(
+        "kernel",
+        &kv,
+        "daemon",
+        &fv,
+        &format!("concurrent seed {seed}\nhistory:\n{}", history()),
+    );
+    drop(f);
+    drop(k);
+    let _k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("remount kernel overlay");
+    let _f = FuseMount::mount(&fs_, "");
+    let (kv, fv) = views(&ks, &fs_, "after remount");
+    assert_same_view(
+        "kernel",
+        &kv,
+        "daemon",
+        &fv,
+        &format!("concurrent seed {seed}, after remount"),
+    );
+    (threads as u64) * steps
+}
+
+#[test]
+fn differential_concurrent_threads() {
+    let seeds = env_num("UNIONFS_DIFF_CONCURRENT_SEEDS", 6);
+    let (threads, steps) = (4, 50);
+    let mut total = 0;
+    for seed in 0..seeds {
+        total += run_concurrent(seed, threads, steps);
+    }
+    println!(
+        "differential (concurrent): {seeds} seeds x {threads} threads x {steps} steps = {total} operations, \
+         per-op results and final views equal to kernel overlayfs"
+    );
 }
