@@ -189,3 +189,21 @@ fn pids_and_memory_limits() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("can't fork"), "{}", r.stderr);
 }
+
+#[test]
+fn device_nodes_of_the_host_cannot_be_opened() {
+    use std::os::unix::fs::MetadataExt;
+    // The block device holding the test's temp dir: root in the container may create a
+    // node for it (CAP_MKNOD) but the devices cgroup refuses to open it.
+    let dev = std::fs::metadata(std::env::temp_dir()).unwrap().dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let script = format!(
+        "mknod /tmp/disk b {major} {minor} && echo created; \
+         head -c 512 /tmp/disk > /dev/null 2>&1 && echo opened || echo refused"
+    );
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sh", "-c", &script]);
+    let r = rt.run(&b);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "created\nrefused\n");
+}

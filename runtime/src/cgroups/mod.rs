@@ -9,13 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod devices;
+
 /// The v1 controllers a container joins: the ones its limits and the freezer need.
-const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "freezer"];
+const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "freezer", "devices"];
 
 /// A container's cgroups.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -143,8 +145,15 @@ impl Cgroups {
         }
     }
 
-    /// Creates the directories and writes the limits of `resources`.
-    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+    /// Creates the directories and writes the limits of `resources` and the device
+    /// rules (config rules plus the standard devices and `devices`, the nodes config.json
+    /// asks for). Device rules need the v1 devices controller; on v2 they would need an
+    /// eBPF program, which this runtime does not load.
+    pub fn create(
+        &self,
+        resources: Option<&LinuxResources>,
+        devices: &[LinuxDevice],
+    ) -> Result<()> {
         if let Cgroups::V2 { dir } = self {
             enable_v2_controllers(dir);
         }
@@ -154,6 +163,15 @@ impl Cgroups {
         }
         if let Some(r) = resources {
             self.apply(r)?;
+        }
+        if let Some(d) = self
+            .dir_for("devices")
+            .filter(|_| matches!(self, Cgroups::V1 { .. }))
+        {
+            let rules = resources
+                .and_then(|r| r.devices().clone())
+                .unwrap_or_default();
+            devices::apply_v1(d, &rules, devices)?;
         }
         Ok(())
     }

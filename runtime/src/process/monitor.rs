@@ -65,7 +65,13 @@ fn monitor(
         .linux()
         .as_ref()
         .and_then(|l| l.resources().clone());
-    ctx.cgroups.create(resources.as_ref())?;
+    let devices = ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    ctx.cgroups.create(resources.as_ref(), &devices)?;
     for (flag, path) in &ctx.plan.join {
         if *flag == CloneFlags::CLONE_NEWPID {
             namespaces::join(*flag, path)?;
