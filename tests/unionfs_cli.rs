@@ -327,6 +327,25 @@ fn foreground_mode_stays_and_exits_zero_on_unmount() {
     assert!(mounts_at(&s.mnt).is_empty());
 }
 
+#[test]
+fn debug_flag_logs_requests_and_stays_in_the_foreground() {
+    let s = simple_stack();
+    let mut m = FuseMount::spawn_child(
+        &[
+            OsString::from("-d"),
+            OsString::from("-o"),
+            OsString::from(s.overlay_opts()),
+        ],
+        &s.mnt,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fs::read_to_string(s.m("both")).expect("read"), "top\n");
+    assert!(m.daemon_running(), "-d must stay in the foreground");
+    let log = m.stderr();
+    assert!(!log.trim().is_empty(), "-d must log requests on stderr");
+    m.unmount().expect("fusermount3 -u");
+}
+
 fn daemonized(s: &LayerStack) -> (FuseMount, i32) {
     let (m, _) = FuseMount::spawn_daemonized(&o(&s.overlay_opts()), &s.mnt)
         .unwrap_or_else(|e| panic!("{e}"));

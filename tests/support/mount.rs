@@ -312,9 +312,16 @@ impl FuseMount {
 
     /// Runs `daemon -f ARGS MNT` and waits until `MNT` is a live FUSE mount.
     pub fn spawn_foreground(args: &[OsString], mnt: &Path) -> Result<Self, MountFailure> {
+        let mut all = vec![OsString::from("-f")];
+        all.extend_from_slice(args);
+        Self::spawn_child(&all, mnt)
+    }
+
+    /// Runs `daemon ARGS MNT` as a child that must stay in the foreground (e.g. with
+    /// `-f` or `-d`) and waits until `MNT` is a live FUSE mount.
+    pub fn spawn_child(args: &[OsString], mnt: &Path) -> Result<Self, MountFailure> {
         let depth = mounts_at(mnt).len() + 1;
         let mut child = Command::new(daemon())
-            .arg("-f")
             .args(args)
             .arg(mnt)
             .stdin(Stdio::null())
