@@ -6,13 +6,14 @@
 # fuse-overlayfs). Everything it builds is cached under $BENCH_CACHE
 # (default /var/tmp/unionfs-bench), outside the repo.
 #
-#   scripts/bench.sh [--reps N] [--quick] [--only W1,W2] [--fs FS1,FS2] [--no-write] [--output FILE]
+#   scripts/bench.sh [--reps N] [--quick] [--only W1,W2] [--fs FS1,FS2] [--no-write] [--output FILE] [--perf]
 #
 #   --reps N     repetitions (default 5; 1 with --quick)
 #   --quick      small sizes and 1 repetition: a smoke test of the script
 #   --only LIST  workloads: walk-cold walk-warm ls-10k-warm read-all-cold read-all-warm seq-read-cold
 #                seq-read-warm copyup-append create-files rm-lower-tree untar chmod-r c-build
 #   --fs LIST    filesystems: kernel fuse-overlayfs fuse-overlayfs2 unionfsd unionfsd-index
+#   --perf       perf record each FUSE daemon during the timed commands (for finding why; perturbs timings)
 #
 # Environment: UNIONFSD=path (default: target/release/unionfsd, built by cargo build --release),
 # FUSE_OVERLAYFS=path (default: Debian's), FUSE_OVERLAYFS2=path (default: cargo install'ed

@@ -36,6 +36,9 @@ def parse_args(argv):
     p.add_argument("--fs", default=None, help="comma-separated filesystems (default all available): " + ",".join(ALL_FS))
     p.add_argument("--output", default=None, help="where to write the markdown report (default BENCHMARKS.md at the repo root)")
     p.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
+    p.add_argument("--perf", action="store_true",
+                   help="profile each FUSE daemon with perf record during the timed command (perturbs timings; "
+                        "implies --no-write); reports land in the run dir's perf/")
     p.add_argument("--stack", required=True, help=argparse.SUPPRESS)
     p.add_argument("--unionfsd", default="", help=argparse.SUPPRESS)
     p.add_argument("--fuse-overlayfs", dest="fuse_overlayfs", default="fuse-overlayfs", help=argparse.SUPPRESS)
@@ -47,6 +50,10 @@ def parse_args(argv):
         a.reps = 1 if a.quick else 5
     if a.reps < 1:
         p.error("--reps must be at least 1")
+    if a.perf:
+        if not shutil.which("perf"):
+            p.error("--perf needs perf (apt-get install linux-perf)")
+        a.no_write = True
     return a
 
 
@@ -132,10 +139,31 @@ def stack_description(layers_dir, layer_names):
 class Runner:
     """Runs (workload, filesystem) pairs on fresh mounts and records into a report.Results."""
 
-    def __init__(self, lowers, manifest, refs, run_root, res):
+    def __init__(self, lowers, manifest, refs, run_root, res, perf=False):
         self.lowers, self.manifest, self.refs, self.run_root, self.res = lowers, manifest, refs, run_root, res
-        for d in ("mnt", "out", "log"):
+        self.perf = perf
+        for d in ("mnt", "out", "log") + (("perf",) if perf else ()):
             os.makedirs(os.path.join(run_root, d), exist_ok=True)
+
+    def _start_perf(self, w, fs, pid):
+        """perf record of the daemon (all its threads), call graphs included."""
+        data = os.path.join(self.run_root, "perf", f"{w.name}.{fs.name}.data")
+        p = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-o", data,
+                              "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # let perf attach before the timed command starts
+        return p, data
+
+    @staticmethod
+    def _stop_perf(p, data):
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        with open(data + ".txt", "w") as f:
+            subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,sym",
+                            "-g", "none", "--percent-limit", "0.5"], stdout=f, stderr=subprocess.DEVNULL)
 
     def run(self, w, fs, rep, nreps):
         res = self.res
@@ -165,9 +193,12 @@ class Runner:
             subprocess.run(["sync"])
             if w.cold:
                 drop_caches()
+            prof = self._start_perf(w, fs, m.pid) if self.perf and m.pid else None
             t0 = time.perf_counter()
             r = sh(render(w.cmd))
             secs = time.perf_counter() - t0
+            if prof:
+                self._stop_perf(*prof)
             if r.returncode != 0:
                 self._fail(w, fs, tag, "command", r)
                 return
@@ -243,7 +274,7 @@ def main(argv):
     # Installed explicitly: started in the background by bench.sh, SIGINT would be ignored.
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
-    runner = Runner(lowers, manifest, refs, run_root, res)
+    runner = Runner(lowers, manifest, refs, run_root, res, perf=a.perf)
     t_start = time.monotonic()
     try:
         for rep in range(a.reps):
@@ -271,6 +302,8 @@ def main(argv):
         label.append(f"only {a.reps} repetition(s)")
     if a.only or a.fs:
         label.append("partial run (--only/--fs)")
+    if a.perf:
+        label.append("PROFILED: timings perturbed by perf")
     meta["label"] = "; ".join(label)
 
     print()
@@ -292,6 +325,8 @@ def main(argv):
             os.fsync(f.fileno())
         os.replace(tmp, out)
         print(f"bench: wrote {os.path.normpath(out)}")
+    if a.perf:
+        print(f"bench: flat profiles in {run_root}/perf/*.txt (perf report -i FILE.data for call graphs)")
     print(f"bench: outputs and logs in {run_root}")
     return 1 if problems or res.failures else 0
 

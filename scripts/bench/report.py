@@ -242,7 +242,7 @@ def markdown(res, meta):
     out += issues if issues else ["All results agree and pass their checks."]
     out += ["", "## Issue 6 targets", ""]
     out.append(targets_section(res))
-    out += ["## Method", "", METHOD]
+    out += ["## Method", "", METHOD, "## How to run", "", HOW_TO_RUN]
     return "\n".join(out) + "\n"
 
 
@@ -263,6 +263,25 @@ METHOD = """\
   data on disk. (`sync -f` on a FUSE mount alone flushes nothing of the upper, hence the second one.)
 - FUSE daemons are started with fuse-overlayfs's command line, `-o lowerdir=...,upperdir=...,workdir=... MNT`, and no
   tuning options; kernel overlayfs with the kernel's defaults.
+- Every result is checked: walk listings (type, path, mode, owner, size, mtime, symlink target) and per-file
+  checksums are compared with kernel overlayfs's; counts, the big file's sha256, the appended bytes, the full copy in
+  the upper dir, created and extracted trees and the built program's output are checked against the manifest.
 - Numbers from a quick run (`--quick`: 1,000 small files, a 64 MiB big file, 300 files in the tar, one repetition)
   are a smoke test of the script, not a measurement.
+"""
+
+HOW_TO_RUN = """\
+As root, on a machine with `debootstrap fuse3 fuse-overlayfs attr gcc make` (and `linux-perf` for `--perf`):
+
+```
+scripts/bench.sh                       # everything, 5 repetitions; writes this file
+scripts/bench.sh --quick               # small sizes, 1 repetition: checks the script works
+scripts/bench.sh --reps 3 --only walk-cold,walk-warm --fs kernel,unionfsd
+scripts/bench.sh --quick --perf --fs unionfsd --only ls-10k-warm   # flat profiles of the daemon
+UNIONFSD=/path/to/unionfsd scripts/bench.sh ...                   # measure another build
+```
+
+The first run builds the stack (about two minutes, needs the Debian mirror) and `cargo install`s
+fuse-overlayfs 2 from crates.io (a few minutes; skipped if it fails). Every mount is unmounted on exit,
+error or interrupt. The exit status is non-zero when a result fails its check.
 """
