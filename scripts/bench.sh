@@ -17,7 +17,10 @@
 #
 # Environment: UNIONFSD=path (default: target/release/unionfsd, built by cargo build --release),
 # FUSE_OVERLAYFS=path (default: Debian's), FUSE_OVERLAYFS2=path (default: cargo install'ed
-# into $BENCH_CACHE/cargo), UNIONFSD_INDEX=path of an index file for the stack.
+# into $BENCH_CACHE/cargo), UNIONFSD_INDEX=path of an index file for the stack, or
+# UNIONFSD_INDEX_CMD='shell command' that writes the stack's index to $INDEX for the
+# lower dirs in $LOWERDIR (colon-separated, top first); either enables the unionfsd-index
+# filesystem (unionfsd with -o index=FILE).
 # Writes the table to BENCHMARKS.md; exits non-zero if any result failed its check.
 set -euo pipefail
 
@@ -97,7 +100,7 @@ fi
 # script alone reaches it too; it unmounts everything before exiting.
 python3 "$bench_dir/bench.py" --stack "$stack" --unionfsd "$unionfsd" \
     --fuse-overlayfs "${FUSE_OVERLAYFS:-fuse-overlayfs}" --fuse-overlayfs2 "$fo2" \
-    --unionfsd-index "${UNIONFSD_INDEX:-}" --argv="${args[*]}" "${args[@]}" &
+    --unionfsd-index "${UNIONFSD_INDEX:-}" --unionfsd-index-cmd "${UNIONFSD_INDEX_CMD:-}" --argv="${args[*]}" "${args[@]}" &
 driver=$!
 trap 'kill -TERM "$driver" 2>/dev/null || true' INT TERM HUP
 set +e

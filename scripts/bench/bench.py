@@ -44,6 +44,7 @@ def parse_args(argv):
     p.add_argument("--fuse-overlayfs", dest="fuse_overlayfs", default="fuse-overlayfs", help=argparse.SUPPRESS)
     p.add_argument("--fuse-overlayfs2", dest="fuse_overlayfs2", default="", help=argparse.SUPPRESS)
     p.add_argument("--unionfsd-index", dest="unionfsd_index", default="", help=argparse.SUPPRESS)
+    p.add_argument("--unionfsd-index-cmd", dest="unionfsd_index_cmd", default="", help=argparse.SUPPRESS)
     p.add_argument("--argv", default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps is None:
@@ -77,7 +78,9 @@ def make_filesystems(a):
         fs = drivers[n]()
         ok, why = fs.available()
         if n == "unionfsd-index" and not a.unionfsd_index:
-            ok, why = False, "no index file for the stack (scripts/bench.sh passes one when unionfsd can build it)"
+            ok, why = False, getattr(a, "index_skip", None) or (
+                "no index file for the stack: set UNIONFSD_INDEX=FILE, or UNIONFSD_INDEX_CMD to a command "
+                "that writes one to $INDEX for the layers in $LOWERDIR")
         if ok:
             out.append(fs)
         else:
@@ -134,6 +137,42 @@ def stack_description(layers_dir, layer_names):
         parts.append(f"- `{name}`: {entries:,} entries, {nbytes / 2**20:,.0f} MiB in files, "
                      f"{whiteouts} whiteouts, {opaque} opaque dirs")
     return "\n".join(parts)
+
+
+def prune_runs(runs, keep):
+    """Deletes all but the newest KEEP run dirs (outputs, logs, profiles) that hold no mount."""
+    if not os.path.isdir(runs):
+        return
+    old = sorted(os.listdir(runs))[:-keep] if keep else sorted(os.listdir(runs))
+    for name in old:
+        path = os.path.join(runs, name)
+        if not fsdrivers.mounts_under(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def build_index(a, lowers, run_root):
+    """Runs UNIONFSD_INDEX_CMD once for the stack; returns its duration, or None if not run.
+
+    Why a command from the environment: the index is built by unionfsd's own code (the
+    image store does it when unpacking layers); the benchmark only needs some command that
+    writes the index of these lower dirs to a file, and times it.
+    """
+    if not a.unionfsd_index_cmd or a.unionfsd_index:
+        return None
+    if a.fs is not None and "unionfsd-index" not in a.fs.split(","):
+        return None
+    index = os.path.join(run_root, "stack.idx")
+    env = dict(os.environ, LOWERDIR=":".join(lowers), INDEX=index)
+    t0 = time.perf_counter()
+    r = subprocess.run(["bash", "-c", a.unionfsd_index_cmd], env=env, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    if r.returncode != 0 or not os.path.isfile(index):
+        last = (r.stderr or r.stdout or "").strip().splitlines()
+        a.index_skip = f"UNIONFSD_INDEX_CMD failed ({r.returncode}): {last[-1] if last else 'no index written'}"
+        return None
+    a.unionfsd_index = index
+    print(f"bench: index of the stack built in {secs:.2f} s ({os.path.getsize(index):,} bytes)", flush=True)
+    return secs
 
 
 class Runner:
@@ -244,6 +283,13 @@ def main(argv):
         manifest = json.load(f)
     refs = {"big_first_mib": workloads.file_sha256(os.path.join(data, "big.bin"), 1 << 20)}
 
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    runs = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs")
+    prune_runs(runs, keep=9)
+    run_root = os.path.join(runs, f"{stamp}-{os.getpid()}")
+    os.makedirs(run_root)
+    index_build = build_index(a, lowers, run_root)
+
     wls = select_workloads(a.only)
     fses, skipped = make_filesystems(a)
     if not fses:
@@ -258,9 +304,9 @@ def main(argv):
         "versions": {f.name: f.version() for f in fses},
     }
     meta["load_start"] = meta["machine"].get("load", "?")
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    run_root = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs", f"{stamp}-{os.getpid()}")
-    os.makedirs(run_root)
+    if index_build is not None:
+        meta["versions"]["unionfsd-index"] = (meta["versions"].get("unionfsd-index", "") +
+                                              f"; index built by UNIONFSD_INDEX_CMD in {index_build:.2f} s")
     print(f"bench: {size} stack, {a.reps} repetition(s), {len(wls)} workload(s), "
           f"filesystems: {', '.join(f.name for f in fses)}; run dir {run_root}", flush=True)
 
