@@ -157,9 +157,9 @@ fn copy_up_keeps_holes() {
     let t = Twin::new(1, "", "", |s| {
         let p = s.lower(0).join("sparse");
         let f = fs::File::create(&p).expect("create");
-        f.set_len(64 * MIB).expect("extend");
+        f.set_len(16 * MIB).expect("extend");
         f.write_all_at(b"head", 0).expect("write");
-        f.write_all_at(b"middle", 32 * MIB).expect("write");
+        f.write_all_at(b"middle", 12 * MIB).expect("write");
         layers::set_old_times(&p, 500_000_000).expect("times");
     });
     t.both(|root| {
@@ -167,11 +167,11 @@ fn copy_up_keeps_holes() {
             .write(true)
             .open(root.join("sparse"))
             .expect("open");
-        f.write_all_at(b"X", 8 * MIB).expect("write into a hole");
+        f.write_all_at(b"X", 4 * MIB).expect("write into a hole");
     });
     t.assert_same("after writing into a sparse lower file");
     let up = fs::metadata(t.fs.upper.join("sparse")).expect("copied up");
-    assert_eq!(up.size(), 64 * MIB);
+    assert_eq!(up.size(), 16 * MIB);
     assert!(
         up.blocks() * 512 < 4 * MIB,
         "copy-up filled the holes: {} bytes allocated for 3 written blocks",
@@ -187,8 +187,8 @@ fn copy_up_keeps_holes() {
         // block, the written block, and the lower data after it.
         for (whence, from) in [
             (libc::SEEK_DATA, 2 * MIB as i64),
-            (libc::SEEK_HOLE, 8 * MIB as i64),
-            (libc::SEEK_DATA, 8 * MIB as i64 + 4096),
+            (libc::SEEK_HOLE, 4 * MIB as i64),
+            (libc::SEEK_DATA, 4 * MIB as i64 + 4096),
         ] {
             // SAFETY: lseek on an open fd.
             out.push(unsafe { libc::lseek(fd, from, whence) });
@@ -196,7 +196,7 @@ fn copy_up_keeps_holes() {
         out
     };
     let r = t.same("SEEK_HOLE/SEEK_DATA after copy-up", seeks);
-    assert_eq!(r, [8 * MIB as i64, 8 * MIB as i64 + 4096, 32 * MIB as i64]);
+    assert_eq!(r, [4 * MIB as i64, 4 * MIB as i64 + 4096, 12 * MIB as i64]);
 }
 
 /// Watches a lower file for reads (IN_ACCESS) by anyone, i.e. by the daemon.
