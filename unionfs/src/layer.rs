@@ -94,6 +94,7 @@ pub struct LayerStack {
     layers: Vec<Layer>,
     has_upper: bool,
     inos: InoMapper,
+    index: Option<Layer>,
 }
 
 impl LayerStack {
@@ -109,7 +110,20 @@ impl LayerStack {
             layers,
             has_upper,
             inos,
+            index: None,
         })
+    }
+
+    /// Adds the hard-link index directory (in the work directory) as a pseudo-layer,
+    /// so index entries are reached like any layer entry; returns its index.
+    pub fn set_index(&mut self, index: Layer) -> LayerIdx {
+        self.index = Some(index);
+        self.layers.len()
+    }
+
+    /// The pseudo-layer index of the hard-link index, if there is one.
+    pub fn index_idx(&self) -> Option<LayerIdx> {
+        self.index.as_ref().map(|_| self.layers.len())
     }
 
     /// Opens lower directories (top first) and an optional upper directory.
@@ -146,9 +160,13 @@ impl LayerStack {
         (self.has_upper as usize)..self.layers.len()
     }
 
-    /// The layer at `idx`.
+    /// The layer at `idx` (one past the real layers: the hard-link index).
     pub fn get(&self, idx: LayerIdx) -> &Layer {
-        &self.layers[idx]
+        match (self.layers.get(idx), &self.index) {
+            (Some(layer), _) => layer,
+            (None, Some(index)) => index,
+            (None, None) => &self.layers[self.layers.len() - 1],
+        }
     }
 
     /// All layers top-down.

@@ -119,9 +119,8 @@ pub fn classify_entry(
 pub fn opacity(dir: BorrowedFd<'_>) -> SysResult<Opacity> {
     for prefix in ["trusted.overlay.", "user.overlay."] {
         let name = format!("{prefix}opaque");
-        if let Some(v) = xattr::get(Target::Child(dir, OsStr::new("")), &name)
-            .or_else(|_| Ok::<_, Errno>(None))?
-        {
+        // An unreadable marker counts as no marker: the layer still serves.
+        if let Some(v) = xattr::get(Target::Child(dir, OsStr::new("")), &name).unwrap_or(None) {
             match v.as_slice() {
                 b"y" => return Ok(Opacity::Opaque),
                 b"x" => return Ok(Opacity::XWhiteouts),

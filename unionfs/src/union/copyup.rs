@@ -49,54 +49,59 @@ impl Union {
             }
             return Ok(());
         }
-        // Only regular files have data to defer.
-        let data = if data == Data::Meta && node.kind() != libc::S_IFREG {
-            Data::Full
-        } else {
-            data
-        };
         if state.unlinked {
             return Err(Errno::ENOENT);
         }
         let parent = self.node(state.parent)?;
         self.copy_up(&parent, Data::Full)?;
-
-        let (src_layer, src_path) = self.top_location(node, &state)?;
-        let (src_parent, src_name) = self.open_parent(src_layer, &src_path)?;
-        let st = sys::stat_child(src_parent.as_fd(), &src_name)?;
-
         let work = self.work()?;
-        let tmp = work.temp_name();
-        let staged = self.stage_copy(work.fd(), &tmp, src_parent.as_fd(), &src_name, &st, data);
-        if let Err(e) = staged {
-            let _ = work.remove(&tmp);
-            return Err(e);
-        }
-        let origin = node.ino().to_le_bytes();
-        let set_origin = xattr::set(
-            Target::Child(work.fd(), &tmp),
-            OsStr::new(self.cfg.origin_xattr()),
-            &origin,
-            0,
-        );
-        if let Err(e) = set_origin {
-            let _ = work.remove(&tmp);
-            return Err(e);
-        }
-
         let dest_path = self.path_of(node);
         let (dest_parent, dest_name) = self.open_parent(upper, &dest_path)?;
         // Adding an entry changes the parent's times; the merged view must not see that.
         let parent_times = sys::stat_fd(dest_parent.as_fd()).ok();
         self.mark_impure(&self.path_of(&parent));
-        if let Err(e) = nix::fcntl::renameat(
-            work.fd(),
-            tmp.as_os_str(),
-            dest_parent.as_fd(),
-            dest_name.as_os_str(),
-        ) {
-            let _ = work.remove(&tmp);
-            return Err(e);
+
+        if state.indexed {
+            // A further name of an indexed hard-link group: link the one copy.
+            self.link_from_index(node, dest_parent.as_fd(), &dest_name)?;
+        } else {
+            let (src_layer, src_path) = self.top_location(node, &state)?;
+            let (src_parent, src_name) = self.open_parent(src_layer, &src_path)?;
+            let st = sys::stat_child(src_parent.as_fd(), &src_name)?;
+            let group = node.kind() == libc::S_IFREG
+                && st.st_nlink > 1
+                && self.layers.index_idx().is_some();
+            // Only regular files outside hard-link groups defer their data.
+            let data = if data == Data::Meta && (node.kind() != libc::S_IFREG || group) {
+                Data::Full
+            } else {
+                data
+            };
+            let tmp = work.temp_name();
+            let staged = (|| {
+                self.stage_copy(work.fd(), &tmp, src_parent.as_fd(), &src_name, &st, data)?;
+                let origin = node.ino().to_le_bytes();
+                xattr::set(
+                    Target::Child(work.fd(), &tmp),
+                    OsStr::new(self.cfg.origin_xattr()),
+                    &origin,
+                    0,
+                )?;
+                if group {
+                    self.index_staged_copy(work.fd(), &tmp, node.ino(), st.st_nlink, 1)?;
+                }
+                nix::fcntl::renameat(
+                    work.fd(),
+                    tmp.as_os_str(),
+                    dest_parent.as_fd(),
+                    dest_name.as_os_str(),
+                )
+            })();
+            if let Err(e) = staged {
+                let _ = work.remove(&tmp);
+                return Err(e);
+            }
+            node.state_mut().metacopy = data == Data::Meta;
         }
         if let Some(pst) = parent_times {
             restore_times(dest_parent.as_fd(), &pst);
@@ -104,7 +109,7 @@ impl Union {
         {
             let mut s = node.state_mut();
             s.upper = true;
-            s.metacopy = data == Data::Meta;
+            s.indexed = false;
         }
         // The parent's index entry now says "in upper" too.
         if let Some(d) = &parent.dir
@@ -176,7 +181,7 @@ impl Union {
     }
 
     /// Builds the copy of `src_name` as `tmp` in the work directory.
-    fn stage_copy(
+    pub(crate) fn stage_copy(
         &self,
         work: BorrowedFd<'_>,
         tmp: &OsStr,

@@ -189,6 +189,7 @@ impl Union {
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
+            indexed: false,
             aliases: Vec::new(),
         });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
@@ -334,6 +335,7 @@ impl Union {
                 lower_dirs: Vec::new(),
                 unlinked: false,
                 metacopy: false,
+                indexed: false,
                 aliases: Vec::new(),
             });
         let attr = self.attr_of(&node, &node.snapshot(), &st);

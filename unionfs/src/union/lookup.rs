@@ -136,6 +136,7 @@ impl Union {
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
+            indexed: false,
             aliases: Vec::new(),
         };
         let upper_path = if entry.upper {
@@ -182,6 +183,22 @@ impl Union {
                 self.stat_in(layer, &state.lower_path)?
             }
         };
+        let ino = self.ino_for(&state, upper_path.as_deref(), &st);
+        let st = if upper_path.is_none()
+            && entry.kind == libc::S_IFREG
+            && st.st_nlink > 1
+            && let Some(index) = self.layers.index_idx()
+        {
+            match self.stat_in(index, Path::new(&super::index_name(ino))) {
+                Ok(indexed) => {
+                    state.indexed = true;
+                    indexed
+                }
+                Err(_) => st,
+            }
+        } else {
+            st
+        };
         if sys::file_type(st.st_mode) != entry.kind {
             // The layer changed under us; report what the disk says now.
             return Err(Errno::ESTALE);
@@ -199,7 +216,6 @@ impl Union {
             .is_some()
                 && state.lower.is_some();
         }
-        let ino = self.ino_for(&state, upper_path.as_deref(), &st);
         Ok((state, st, ino))
     }
 
@@ -309,6 +325,15 @@ impl Union {
                 // and 1 tells `find` not to rely on the count.
                 attr.nlink = 1;
             }
+        }
+        if node.kind() == libc::S_IFREG
+            && ((st.st_nlink >= 2 && state.upper) || state.indexed)
+            && self.layers.index_idx().is_some()
+            && let Ok((layer, path)) = self.top_location(node, state)
+            && let Ok((dir, name)) = self.open_parent(layer, &path)
+            && let Some(n) = self.group_nlink(std::os::fd::AsFd::as_fd(&dir), &name, st.st_nlink)
+        {
+            attr.nlink = n;
         }
         if state.unlinked {
             attr.nlink = 0;

@@ -12,6 +12,7 @@ mod attr;
 mod copyup;
 mod create;
 mod files;
+mod hardlinks;
 mod lookup;
 mod readdir;
 mod remove;
@@ -70,6 +71,16 @@ impl UnionConfig {
         match self.whiteout {
             WhiteoutFormat::Kernel => "trusted.overlay.impure",
             WhiteoutFormat::Oci => "user.overlay.impure",
+        }
+    }
+
+    /// The xattr on an upper copy of a lower hard-link group: "LOWER_NLINK CONSUMED",
+    /// the group's size below and how many of its lower names no longer count there
+    /// (copied up or deleted), from which the merged link count follows.
+    pub fn nlink_xattr(&self) -> &'static str {
+        match self.whiteout {
+            WhiteoutFormat::Kernel => "trusted.overlay.unionfs.nlink",
+            WhiteoutFormat::Oci => "user.overlay.unionfs.nlink",
         }
     }
 
@@ -159,6 +170,9 @@ pub enum SetupError {
     /// An upper layer needs a work directory.
     #[error("upperdir given without workdir")]
     NoWorkdir,
+    /// The hard-link index could not be opened.
+    #[error(transparent)]
+    Index(#[from] crate::layer::LayerError),
     /// The layers' roots could not be read.
     #[error("reading the layer roots: {0}")]
     Root(Errno),
@@ -167,12 +181,17 @@ pub enum SetupError {
 impl Union {
     /// Builds a union over `layers`, staging upper-layer changes in `workdir`.
     pub fn new(
-        layers: LayerStack,
+        mut layers: LayerStack,
         workdir: Option<&Path>,
         cfg: UnionConfig,
     ) -> Result<Self, SetupError> {
         let work = match (layers.upper(), workdir) {
-            (Some(_), Some(w)) => Some(WorkDir::open(w)?),
+            (Some(_), Some(w)) => {
+                let work = WorkDir::open(w)?;
+                let index = crate::layer::Layer::open("workdir", &w.join(workdir::INDEX_DIR))?;
+                layers.set_index(index);
+                Some(work)
+            }
             (Some(_), None) => return Err(SetupError::NoWorkdir),
             (None, _) => None,
         };
@@ -194,6 +213,7 @@ impl Union {
             lower_dirs,
             unlinked: false,
             metacopy: false,
+            indexed: false,
             aliases: Vec::new(),
         };
         let top = layers.get(0);
@@ -295,6 +315,10 @@ impl Union {
         if state.upper {
             return Ok((self.upper_idx()?, self.path_of(node)));
         }
+        if state.indexed {
+            let index = self.layers.index_idx().ok_or(Errno::ESTALE)?;
+            return Ok((index, PathBuf::from(index_name(node.ino()))));
+        }
         if node.is_dir() {
             let layer = *state.lower_dirs.first().ok_or(Errno::ESTALE)?;
             return Ok((layer, state.lower_path.clone()));
@@ -319,4 +343,9 @@ impl Union {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
+}
+
+/// The name of a hard-link group's entry in the index: its inode number in hex.
+pub(crate) fn index_name(ino: u64) -> String {
+    format!("{ino:x}")
 }

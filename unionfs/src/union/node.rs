@@ -39,10 +39,21 @@ pub struct NodeState {
     pub lower_path: PathBuf,
     /// For a directory: the lower layers merged into it, top first.
     pub lower_dirs: Vec<LayerIdx>,
+    /// A name of a lower hard-link group whose upper copy lives in the hard-link index:
+    /// content and attributes come from there until this name itself is copied up.
+    pub indexed: bool,
     /// Hidden from the namespace, possibly still open.
     pub unlinked: bool,
     /// The upper copy holds metadata only; the data still lives in `lower`.
     pub metacopy: bool,
+}
+
+impl NodeState {
+    /// True when `parent/name` is this node's name or one of its aliases.
+    pub fn has_name(&self, parent: NodeId, name: &OsStr) -> bool {
+        (self.parent == parent && self.name == name)
+            || self.aliases.iter().any(|(p, n)| *p == parent && n == name)
+    }
 }
 
 /// One inode as the kernel sees it. Its FUSE node id *is* the inode number `stat`
@@ -185,9 +196,7 @@ impl NodeTable {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .clear();
-                    } else if !(st.parent == parent.id && st.name == name)
-                        && !st.aliases.iter().any(|(p, n)| *p == parent.id && n == name)
-                    {
+                    } else if !st.has_name(parent.id, name) {
                         st.aliases.push((parent.id, name.to_os_string()));
                     }
                 }

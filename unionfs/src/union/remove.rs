@@ -52,6 +52,18 @@ impl Union {
             self.check_empty(&pnode, name, &entry)?;
         }
         self.copy_up(&pnode, super::copyup::Data::Full)?;
+        if !dir
+            && !entry.upper
+            && entry.kind == libc::S_IFREG
+            && self.layers.index_idx().is_some()
+            && let Some(layer) = entry.top_lower
+        {
+            let path = pnode.snapshot().lower_path.join(name);
+            let st = self.stat_in(layer, &path)?;
+            if st.st_nlink > 1 {
+                self.group_name_deleted(layer, &path, self.layers.map_ino(st.st_dev, st.st_ino))?;
+            }
+        }
         let mut guard = self.index_mut(&pnode)?;
         let index = guard.as_mut().ok_or(Errno::EIO)?;
         let entry = index.entries.get(name).cloned().ok_or(Errno::ENOENT)?;

@@ -36,6 +36,11 @@ pub enum WorkDirError {
     Busy(std::path::PathBuf),
 }
 
+/// Name of the hard-link index inside the workdir: one hard link per copied-up lower
+/// hard-link group, named by the group's inode number, so every name of the group finds
+/// the one upper copy, also after a remount. (Not `index/`: that is kernel overlayfs'.)
+pub const INDEX_DIR: &str = "unionfs-index";
+
 /// The staging area inside the user's workdir.
 #[derive(Debug)]
 pub struct WorkDir {
@@ -91,6 +96,14 @@ impl WorkDir {
         )
         .map_err(io(path))?;
         clear_dir(staging.as_fd()).map_err(io(path))?;
+        match nix::sys::stat::mkdirat(
+            lock_file.as_fd(),
+            INDEX_DIR,
+            Mode::from_bits_truncate(0o700),
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(io(path)(e)),
+        }
         Ok(WorkDir {
             staging,
             _lock: lock_file,
