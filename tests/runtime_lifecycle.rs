@@ -249,3 +249,29 @@ fn foreground_run_passes_signals_on_and_writes_the_pid_file() {
     assert_eq!(st["status"], "stopped");
     assert_eq!(st["exitCode"], 143);
 }
+
+#[test]
+fn stop_escalates_to_sigkill() {
+    let rt = Runtime::new();
+    // The shell ignores SIGTERM, so `stop` has to fall back to SIGKILL.
+    let b = Bundle::new(&["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"]);
+    let id = unique_id("stop");
+    let _g = rt.guard(&id);
+    ok(&rt.exec(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]));
+    let out = ok(&rt.exec(&["stop", "--time", "1", &id]));
+    assert_eq!(out.trim(), "137");
+    assert_eq!(rt.state(&id)["exitCode"], 137);
+
+    // A process that handles SIGTERM stops with its own code, well before the timeout.
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.05; done",
+    ]);
+    let id = unique_id("stop");
+    let _g = rt.guard(&id);
+    ok(&rt.exec(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]));
+    ok(&rt.exec(&["pause", &id]));
+    let out = ok(&rt.exec(&["stop", "--time", "600", &id]));
+    assert_eq!(out.trim(), "0");
+}

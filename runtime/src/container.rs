@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Process, Spec};
@@ -421,26 +422,71 @@ impl Runtime {
 
     /// Waits for the container to stop and returns its exit code.
     pub fn wait(&self, id: &str) -> Result<i32> {
+        match self.wait_timeout(id, None)? {
+            Some(code) => Ok(code),
+            None => Err(Error::Setup("the container did not stop".into())),
+        }
+    }
+
+    /// Waits at most `timeout` (forever with `None`) for the container to stop; `None`
+    /// when it still runs. Waits for the monitor, which records the exit code, or for
+    /// PID 1 itself when the monitor is gone.
+    pub fn wait_timeout(&self, id: &str, timeout: Option<Duration>) -> Result<Option<i32>> {
         let st = self.state(id)?;
-        if st.monitor_alive()
-            && let Some(pid) = st.monitor_pid
-            && let Ok(fd) = pidfd_open(pid)
+        let ms = timeout
+            .map(|d| d.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(-1);
+        let target = if st.monitor_alive() {
+            st.monitor_pid
+        } else if st.init_alive() {
+            st.pid
+        } else {
+            None
+        };
+        if let Some(fd) = target.and_then(|p| pidfd_open(p).ok())
+            && !wait_pidfd(&fd, ms)
         {
-            wait_pidfd(&fd, -1);
+            return Ok(None);
         }
         let st = self.state(id)?;
         match (st.status, st.exit_code) {
-            (Status::Stopped, Some(code)) => Ok(code),
+            (Status::Stopped, Some(code)) => Ok(Some(code)),
             (Status::Stopped, None) => Err(Error::Setup(
                 st.error
                     .unwrap_or_else(|| "the exit code was not recorded".into()),
             )),
-            (s, _) => Err(Error::InvalidState {
-                id: id.into(),
-                status: s.to_string(),
-                reason: "the monitor process is gone".into(),
-            }),
+            _ => Ok(None),
         }
+    }
+
+    /// Stops a container the way `docker stop` does: `signal` (the image's STOPSIGNAL,
+    /// usually SIGTERM) to PID 1, which passes it on; after `timeout` SIGKILL to every
+    /// process. A paused container is thawed first so it can handle the signal; a
+    /// created one is killed at once. Returns the exit code.
+    pub fn stop(&self, id: &str, signal: Signal, timeout: Duration) -> Result<i32> {
+        let st = self.state(id)?;
+        match st.status {
+            Status::Stopped => return self.wait(id),
+            Status::Paused => self.resume(id)?,
+            _ => {}
+        }
+        let first = if st.status == Status::Created {
+            Signal::SIGKILL
+        } else {
+            signal
+        };
+        match self.kill(id, first, false) {
+            Ok(()) | Err(Error::InvalidState { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(code) = self.wait_timeout(id, Some(timeout))? {
+            return Ok(code);
+        }
+        match self.kill(id, Signal::SIGKILL, true) {
+            Ok(()) | Err(Error::InvalidState { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.wait(id)
     }
 
     /// Deletes a stopped container (with `force`, kills it first): its cgroups and its

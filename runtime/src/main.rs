@@ -141,6 +141,17 @@ enum Cmd {
         /// Container id.
         id: String,
     },
+    /// Stop a container: SIGNAL, then SIGKILL after the timeout (like `docker stop`).
+    Stop {
+        /// Container id.
+        id: String,
+        /// Seconds to wait before SIGKILL.
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        /// The first signal.
+        #[arg(short, long, default_value = "TERM")]
+        signal: String,
+    },
     /// Wait for a container to stop and exit with its exit code.
     Wait {
         /// Container id.
@@ -290,6 +301,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Pause { id } => rt.pause(&id).with_context(|| format!("pause {id}"))?,
         Cmd::Resume { id } => rt.resume(&id).with_context(|| format!("resume {id}"))?,
         Cmd::Wait { id } => return Ok(rt.wait(&id)?),
+        Cmd::Stop { id, time, signal } => {
+            let sig = runtime::signal::parse_signal(&signal)?;
+            let code = rt
+                .stop(&id, sig, std::time::Duration::from_secs(time))
+                .with_context(|| format!("stop {id}"))?;
+            println!("{code}");
+        }
         Cmd::Spec { bundle, args } => {
             let path = bundle.join("config.json");
             if path.exists() {
