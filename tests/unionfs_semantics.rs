@@ -590,3 +590,23 @@ fn paths_deeper_than_path_max() {
         "deep file not in upper"
     );
 }
+
+#[test]
+fn mknod_of_the_whiteout_device_is_refused_or_survives_a_remount() {
+    // Kernel overlayfs refuses a 0/0 character device (EPERM): it is the whiteout format.
+    // A daemon may do the same, or store it some other way, but it must not turn into a
+    // whiteout (and vanish) on the next mount.
+    let s = LayerStack::new(1);
+    let mut m = Some(FuseMount::mount(&s, ""));
+    let r = errno(layers::mknod(&s.m("dev00"), libc::S_IFCHR | 0o600, 0));
+    if r == Err(libc::EPERM) {
+        return;
+    }
+    assert_eq!(r, Ok(()), "mknod c 0 0: EPERM like the kernel, or success");
+    drop(m.take());
+    m = Some(FuseMount::mount(&s, ""));
+    let md =
+        fs::symlink_metadata(s.m("dev00")).expect("a created 0/0 device vanished after a remount");
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&md.file_type()) && md.rdev() == 0);
+    drop(m);
+}
