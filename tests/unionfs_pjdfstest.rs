@@ -104,6 +104,13 @@ struct Failure {
 
 /// Runs the whole suite in `dir`; returns (summary line, failures, full output).
 fn run_suite(dir: &Path, secondary: &Path) -> (String, Vec<Failure>, String) {
+    for user in ["nobody", "tests"] {
+        assert!(
+            nix::unistd::User::from_name(user).ok().flatten().is_some(),
+            "pjdfstest switches to user {user:?}, which does not exist: run scripts/test.sh \
+             (it creates it) or `useradd --system --user-group {user}`"
+        );
+    }
     let out = Command::new(pjdfstest_bin())
         .arg("-c")
         .arg(CONFIG)
