@@ -93,8 +93,7 @@ fn run_and_exec_with_a_terminal() {
     assert!(text.contains("/dev/pts/0\r\n"), "{text}");
     assert!(text.contains("is-a-tty"), "{text}");
 
-    let mut b = Bundle::new(&["sleep", "1000"]);
-    b.save();
+    let b = Bundle::new(&["sleep", "1000"]);
     let id = unique_id("ttyexec");
     let _g2 = rt.guard(&id);
     let run = rt.exec(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
