@@ -275,3 +275,37 @@ fn stop_escalates_to_sigkill() {
     let out = ok(&rt.exec(&["stop", "--time", "600", &id]));
     assert_eq!(out.trim(), "0");
 }
+
+#[test]
+fn logs_follow_and_terminal_output() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.1; done",
+    ]);
+    let id = unique_id("follow");
+    let _g = rt.guard(&id);
+    ok(&rt.exec(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]));
+    // `logs -f` returns once the container has stopped, with all of its output.
+    assert_eq!(
+        ok(&rt.exec(&["logs", "--follow", &id])),
+        "line 1\nline 2\nline 3\n"
+    );
+    assert_eq!(ok(&rt.exec(&["logs", &id])), "line 1\nline 2\nline 3\n");
+
+    // A detached container with a terminal: the monitor copies the pty to the log.
+    let b = Bundle::new(&["sh", "-c", "[ -t 1 ] && echo on-a-tty"]);
+    let id = unique_id("dtty");
+    let _g = rt.guard(&id);
+    ok(&rt.exec(&[
+        "run",
+        "-d",
+        "-t",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]));
+    assert_eq!(rt.exec(&["wait", &id]).status.code(), Some(0));
+    assert_eq!(ok(&rt.exec(&["logs", &id])), "on-a-tty\r\n");
+}

@@ -526,6 +526,42 @@ impl Runtime {
         Ok(())
     }
 
+    /// Copies a detached container's output (its log) to `out`; with `follow`, keeps
+    /// copying new output until the container has stopped (`logs -f`).
+    pub fn logs(&self, id: &str, follow: bool, out: &mut dyn std::io::Write) -> Result<()> {
+        use std::io::Read;
+        let st = self.state(id)?;
+        let Some(path) = st.log_path.clone() else {
+            return Err(Error::Setup(format!("container {id} has no log")));
+        };
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => return Ok(()),
+            Err(e) => return Err(Error::io(format!("open {}", path.display()))(e)),
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Read what is there; the check for "stopped" comes before the final read so
+            // output written just before the exit is not lost.
+            let running = follow && self.state(id).is_ok_and(|s| s.status != Status::Stopped);
+            loop {
+                let n = f
+                    .read(&mut buf)
+                    .map_err(Error::io(format!("read {}", path.display())))?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])
+                    .and_then(|_| out.flush())
+                    .map_err(Error::io("write log output"))?;
+            }
+            if !running {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Freezes every process of a running container.
     pub fn pause(&self, id: &str) -> Result<()> {
         let st = self.state(id)?;

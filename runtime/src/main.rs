@@ -152,6 +152,14 @@ enum Cmd {
         #[arg(short, long, default_value = "TERM")]
         signal: String,
     },
+    /// Print a detached container's output.
+    Logs {
+        /// Container id.
+        id: String,
+        /// Keep printing new output until the container stops.
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Wait for a container to stop and exit with its exit code.
     Wait {
         /// Container id.
@@ -301,6 +309,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Pause { id } => rt.pause(&id).with_context(|| format!("pause {id}"))?,
         Cmd::Resume { id } => rt.resume(&id).with_context(|| format!("resume {id}"))?,
         Cmd::Wait { id } => return Ok(rt.wait(&id)?),
+        Cmd::Logs { id, follow } => rt.logs(&id, follow, &mut std::io::stdout())?,
         Cmd::Stop { id, time, signal } => {
             let sig = runtime::signal::parse_signal(&signal)?;
             let code = rt
