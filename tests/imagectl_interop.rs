@@ -8,7 +8,10 @@ use integration_tests::images::{Imagectl, import_busybox};
 use integration_tests::registry::Registry;
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo").args(args).output().expect("spawn skopeo (apt-get install skopeo)");
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("spawn skopeo (apt-get install skopeo)");
     assert!(
         out.status.success(),
         "skopeo {args:?}: {}",
@@ -32,9 +35,16 @@ fn skopeo_reads_every_save_format_and_the_store() {
 
     let docker = out.join("bb-docker.tar");
     ctl.ok(&["save", "busybox", "-o", docker.to_str().unwrap()]);
-    let s = json(&skopeo(&["inspect", &format!("docker-archive:{}", docker.display())]));
+    let s = json(&skopeo(&[
+        "inspect",
+        &format!("docker-archive:{}", docker.display()),
+    ]));
     assert_eq!(s["Layers"], serde_json::json!([diff_id]));
-    let cfg = json(&skopeo(&["inspect", "--config", &format!("docker-archive:{}", docker.display())]));
+    let cfg = json(&skopeo(&[
+        "inspect",
+        "--config",
+        &format!("docker-archive:{}", docker.display()),
+    ]));
     assert_eq!(cfg["rootfs"]["diff_ids"][0], diff_id.as_str());
     // skopeo copies it on into an OCI layout.
     let copied = out.join("from-docker");
@@ -45,19 +55,39 @@ fn skopeo_reads_every_save_format_and_the_store() {
     ]);
 
     let oci_tar = out.join("bb-oci.tar");
-    ctl.ok(&["save", "--format", "oci-archive", "busybox", "-o", oci_tar.to_str().unwrap()]);
-    let s = json(&skopeo(&["inspect", &format!("oci-archive:{}", oci_tar.display())]));
+    ctl.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "busybox",
+        "-o",
+        oci_tar.to_str().unwrap(),
+    ]);
+    let s = json(&skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}", oci_tar.display()),
+    ]));
     assert_eq!(s["Digest"], digest.as_str());
 
     let oci_dir = out.join("bb-oci-dir");
-    ctl.ok(&["save", "--format", "oci-dir", "busybox", "-o", oci_dir.to_str().unwrap()]);
+    ctl.ok(&[
+        "save",
+        "--format",
+        "oci-dir",
+        "busybox",
+        "-o",
+        oci_dir.to_str().unwrap(),
+    ]);
     let s = json(&skopeo(&["inspect", &format!("oci:{}", oci_dir.display())]));
     assert_eq!(s["Digest"], digest.as_str());
 
     // The store root itself.
     let s = json(&skopeo(&[
         "inspect",
-        &format!("oci:{}:docker.io/library/busybox:latest", ctl.root.display()),
+        &format!(
+            "oci:{}:docker.io/library/busybox:latest",
+            ctl.root.display()
+        ),
     ]));
     assert_eq!(s["Digest"], digest.as_str());
 
@@ -74,17 +104,26 @@ fn skopeo_reads_every_save_format_and_the_store() {
 fn layouts_and_registry_images_written_by_skopeo_pull_with_the_same_digests() {
     let ctl = Imagectl::new();
     import_busybox(&ctl, "busybox");
-    let digest = ctl.inspect("busybox")["Descriptor"]["digest"].as_str().unwrap().to_string();
+    let digest = ctl.inspect("busybox")["Descriptor"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = ctl.scratch("skopeo");
     let layout = out.join("layout");
     skopeo(&[
         "copy",
-        &format!("oci:{}:docker.io/library/busybox:latest", ctl.root.display()),
+        &format!(
+            "oci:{}:docker.io/library/busybox:latest",
+            ctl.root.display()
+        ),
         &format!("oci:{}:bb", layout.display()),
     ]);
     // skopeo gzips the uncompressed layer, so the layout has a manifest of its own;
     // imagectl must take exactly that one, and the image (config) stays the same.
-    let written = json(&skopeo(&["inspect", &format!("oci:{}:bb", layout.display())]));
+    let written = json(&skopeo(&[
+        "inspect",
+        &format!("oci:{}:bb", layout.display()),
+    ]));
     let fresh = Imagectl::new();
     fresh.ok(&["pull", &format!("oci:{}:bb", layout.display())]);
     let v = fresh.inspect("layout:bb");
@@ -102,7 +141,11 @@ fn layouts_and_registry_images_written_by_skopeo_pull_with_the_same_digests() {
         &format!("oci:{}:bb", layout.display()),
         &format!("docker://{dest}"),
     ]);
-    let remote = json(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{dest}")]));
+    let remote = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ]));
     let other = Imagectl::new();
     other.ok(&["pull", &dest]);
     let v = other.inspect(&dest);
@@ -112,6 +155,10 @@ fn layouts_and_registry_images_written_by_skopeo_pull_with_the_same_digests() {
     // And what imagectl pushes, skopeo reads with the same digest.
     let dest2 = reg.repo("ic/busybox:2");
     ctl.ok(&["push", "busybox", &dest2]);
-    let remote = json(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{dest2}")]));
+    let remote = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{dest2}"),
+    ]));
     assert_eq!(remote["Digest"], digest.as_str());
 }

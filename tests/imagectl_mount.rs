@@ -51,8 +51,15 @@ fn read_only_mount_shows_the_image_and_holds_it() {
     import_busybox(&ctl, "busybox");
     let mnt = ctl.scratch("mnt");
     let m = Mounted::new(&ctl, "busybox", &mnt, false);
-    assert!(fs::read_to_string(mnt.join("etc/passwd")).unwrap().starts_with("root:"));
-    assert_eq!(fs::read_link(mnt.join("bin/sh")).unwrap().to_str(), Some("busybox"));
+    assert!(
+        fs::read_to_string(mnt.join("etc/passwd"))
+            .unwrap()
+            .starts_with("root:")
+    );
+    assert_eq!(
+        fs::read_link(mnt.join("bin/sh")).unwrap().to_str(),
+        Some("busybox")
+    );
     let err = fs::write(mnt.join("new"), "x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     // The image is in use while mounted.
@@ -113,7 +120,11 @@ fn rw_mount_writes_to_a_throwaway_upper() {
     // The stored layer is untouched and the writes are gone.
     assert_eq!(ctl.layers(), layers_before);
     let m = Mounted::new(&ctl, "busybox", &mnt, false);
-    assert!(fs::read_to_string(mnt.join("etc/passwd")).unwrap().starts_with("root:"));
+    assert!(
+        fs::read_to_string(mnt.join("etc/passwd"))
+            .unwrap()
+            .starts_with("root:")
+    );
     assert!(!mnt.join("new").exists());
     m.unmount();
     let err = ctl.fail(&["umount", mnt.to_str().unwrap()]);

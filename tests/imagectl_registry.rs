@@ -11,7 +11,10 @@ use rand::RngCore;
 use rand::SeedableRng;
 
 fn manifest_digest(ctl: &Imagectl, image: &str) -> String {
-    ctl.inspect(image)["Descriptor"]["digest"].as_str().unwrap().to_string()
+    ctl.inspect(image)["Descriptor"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -26,7 +29,10 @@ fn push_pull_round_trip_keeps_digests() {
     assert!(out.contains(&local), "{out}");
     // Pushing again uploads nothing.
     let out = a.ok(&["push", "busybox", &dest]);
-    assert!(out.contains("Layer already exists") && !out.contains("Pushed"), "{out}");
+    assert!(
+        out.contains("Layer already exists") && !out.contains("Pushed"),
+        "{out}"
+    );
 
     let b = Imagectl::new();
     let out = b.ok(&["pull", &dest]);
@@ -34,7 +40,10 @@ fn push_pull_round_trip_keeps_digests() {
     let v = b.inspect(&dest);
     assert_eq!(v["Id"], id);
     assert_eq!(v["Descriptor"]["digest"], local.as_str());
-    assert_eq!(v["RepoDigests"][0], format!("{}@{local}", reg.repo("test/busybox")));
+    assert_eq!(
+        v["RepoDigests"][0],
+        format!("{}@{local}", reg.repo("test/busybox"))
+    );
     // By digest too.
     b.ok(&["pull", &format!("{}@{local}", reg.repo("test/busybox"))]);
     b.assert_blobs_intact();
@@ -44,8 +53,13 @@ fn push_pull_round_trip_keeps_digests() {
 fn second_image_on_the_same_base_fetches_only_new_layers() {
     let reg = Registry::start();
     let src = Imagectl::new();
-    let base = TarBuilder::new().dir("etc/").file("etc/os-release", b"ID=test\n").finish();
-    let top = TarBuilder::new().file("app", b"#!/bin/sh\necho app\n").finish();
+    let base = TarBuilder::new()
+        .dir("etc/")
+        .file("etc/os-release", b"ID=test\n")
+        .finish();
+    let top = TarBuilder::new()
+        .file("app", b"#!/bin/sh\necho app\n")
+        .finish();
     let d1 = src.scratch("base");
     let d2 = src.scratch("app");
     write_oci_layout(&d1, std::slice::from_ref(&base), "base:1");
@@ -60,16 +74,28 @@ fn second_image_on_the_same_base_fetches_only_new_layers() {
     let out = ctl.ok(&["pull", &reg.repo("app:1")]);
     assert_eq!(out.matches("Already exists").count(), 1, "{out}");
     assert_eq!(out.matches("Pull complete").count(), 1, "{out}");
-    assert!(out.contains(&sha256(&base)[7..19]) && out.contains(&sha256(&top)[7..19]), "{out}");
+    assert!(
+        out.contains(&sha256(&base)[7..19]) && out.contains(&sha256(&top)[7..19]),
+        "{out}"
+    );
     assert_eq!(ctl.layers().len(), 2);
 }
 
 #[test]
 fn unreachable_registry_names_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ctl = Imagectl::new();
     let err = ctl.fail(&["pull", &format!("127.0.0.1:{port}/nothing/here:v1")]);
-    assert!(err.contains(&format!("http://127.0.0.1:{port}/v2/nothing/here/manifests/v1")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "http://127.0.0.1:{port}/v2/nothing/here/manifests/v1"
+        )),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let reg = Registry::start();
     let err = ctl.fail(&["pull", &reg.repo("missing:v1")]);
@@ -83,7 +109,10 @@ fn corrupted_blob_is_refused_then_the_rerun_completes() {
     let src = Imagectl::new();
     import_busybox(&src, "busybox");
     src.ok(&["push", "busybox", &reg.repo("bb:1")]);
-    let layer = src.inspect("busybox")["RootFS"]["Layers"][0].as_str().unwrap().to_string();
+    let layer = src.inspect("busybox")["RootFS"]["Layers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The imported layer is stored uncompressed, so its blob digest is its DiffID.
     let data = reg.blob_data(&layer);
     let good = fs::read(&data).unwrap();
@@ -95,9 +124,15 @@ fn corrupted_blob_is_refused_then_the_rerun_completes() {
     let ctl = Imagectl::new();
     let err = ctl.fail(&["pull", &reg.repo("bb:1")]);
     assert!(err.contains(&layer), "{err}");
-    assert!(!ctl.blobs().iter().any(|b| layer.ends_with(b.as_str())), "bad blob stored");
+    assert!(
+        !ctl.blobs().iter().any(|b| layer.ends_with(b.as_str())),
+        "bad blob stored"
+    );
     assert!(ctl.layers().is_empty());
-    assert!(ctl.fail(&["inspect", &reg.repo("bb:1")]).contains("no such image"));
+    assert!(
+        ctl.fail(&["inspect", &reg.repo("bb:1")])
+            .contains("no such image")
+    );
 
     fs::write(&data, &good).unwrap();
     ctl.ok(&["pull", &reg.repo("bb:1")]);
@@ -165,4 +200,38 @@ fn login_stores_docker_config_auths() {
     ctl.ok(&["logout", &reg.addr]);
     let v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
     assert!(v["auths"].get(&reg.addr).is_none());
+}
+
+#[test]
+fn basic_auth_registry_needs_login() {
+    let reg = Registry::start_with_htpasswd("alice", "s3cret");
+    let ctl = Imagectl::new();
+    import_busybox(&ctl, "busybox");
+    let dest = reg.repo("private/bb:1");
+    let err = ctl.fail(&["push", "busybox", &dest]);
+    assert!(
+        err.contains("401") && err.contains("imagectl login"),
+        "{err}"
+    );
+    let err = ctl.fail(&["login", "-u", "alice", "-p", "wrong", &reg.addr]);
+    assert!(err.contains("401"), "{err}");
+    ctl.ok(&["login", "-u", "alice", "-p", "s3cret", &reg.addr]);
+    ctl.ok(&["push", "busybox", &dest]);
+    // Another store with the same docker config (credentials read from config.json).
+    let other = Imagectl::new();
+    let err = other.fail(&["pull", &dest]);
+    assert!(err.contains("401"), "{err}");
+    let cfg_dir = ctl.root.parent().unwrap().join("docker-config");
+    let out = other
+        .command()
+        .env("DOCKER_CONFIG", &cfg_dir)
+        .args(["pull", &dest])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(other.inspect(&dest)["Id"], ctl.inspect("busybox")["Id"]);
 }

@@ -13,7 +13,10 @@ fn import_then_images_inspect_history() {
     assert!(id.starts_with("sha256:"), "{id}");
     let images = ctl.ok(&["images"]);
     assert!(images.starts_with("REPOSITORY"), "{images}");
-    let row = images.lines().find(|l| l.starts_with("busybox ")).expect("busybox row");
+    let row = images
+        .lines()
+        .find(|l| l.starts_with("busybox "))
+        .expect("busybox row");
     assert!(row.contains("latest") && row.contains(&id[7..19]), "{row}");
 
     let v = ctl.inspect("busybox");
@@ -27,16 +30,30 @@ fn import_then_images_inspect_history() {
     assert_eq!(ctl.inspect(&id)["Id"], id);
 
     let hist = ctl.ok(&["history", "busybox", "--format", "json"]);
-    let lines: Vec<serde_json::Value> = hist.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> = hist
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(lines.len(), 1);
-    assert!(lines[0]["CreatedBy"].as_str().unwrap_or("").contains("imagectl import"));
-    assert!(lines[0]["Comment"].as_str().unwrap_or("").starts_with("Imported from"));
+    assert!(
+        lines[0]["CreatedBy"]
+            .as_str()
+            .unwrap_or("")
+            .contains("imagectl import")
+    );
+    assert!(
+        lines[0]["Comment"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Imported from")
+    );
     let table = ctl.ok(&["history", "--no-trunc", "busybox"]);
     assert!(table.contains(&id), "{table}");
     assert!(table.starts_with("IMAGE"), "{table}");
 
     // The store is an OCI layout skopeo-compatible tools can read as is.
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(ctl.root.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(ctl.root.join("index.json")).unwrap()).unwrap();
     assert_eq!(
         index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
         "docker.io/library/busybox:latest"
@@ -65,8 +82,17 @@ fn unknown_image_is_one_clear_error() {
 fn hostile_tars_are_refused_naming_the_entry_and_store_nothing() {
     let outside = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("../evil", TarBuilder::new().file("ok", b"x").file("../evil", b"x").finish()),
-        ("/etc/evil", TarBuilder::new().file("/etc/evil", b"x").finish()),
+        (
+            "../evil",
+            TarBuilder::new()
+                .file("ok", b"x")
+                .file("../evil", b"x")
+                .finish(),
+        ),
+        (
+            "/etc/evil",
+            TarBuilder::new().file("/etc/evil", b"x").finish(),
+        ),
         (
             "escape/pwned",
             TarBuilder::new()
@@ -74,21 +100,41 @@ fn hostile_tars_are_refused_naming_the_entry_and_store_nothing() {
                 .file("escape/pwned", b"x")
                 .finish(),
         ),
-        ("pw", TarBuilder::new().hardlink("pw", "etc/passwd").finish()),
-        ("a/../../b", TarBuilder::new().dir("a/").file("a/../../b", b"x").finish()),
+        (
+            "pw",
+            TarBuilder::new().hardlink("pw", "etc/passwd").finish(),
+        ),
+        (
+            "a/../../b",
+            TarBuilder::new().dir("a/").file("a/../../b", b"x").finish(),
+        ),
     ];
     for (entry, tar) in cases {
         let ctl = Imagectl::new();
         let file = ctl.scratch("in").join("evil.tar");
         fs::write(&file, &tar).unwrap();
         let err = ctl.fail(&["import", file.to_str().unwrap(), "evil"]);
-        assert!(err.contains(&format!("refusing layer entry \"{entry}\"")), "{entry}: {err}");
-        assert!(ctl.blobs().is_empty(), "{entry}: blobs left: {:?}", ctl.blobs());
+        assert!(
+            err.contains(&format!("refusing layer entry \"{entry}\"")),
+            "{entry}: {err}"
+        );
+        assert!(
+            ctl.blobs().is_empty(),
+            "{entry}: blobs left: {:?}",
+            ctl.blobs()
+        );
         assert!(ctl.layers().is_empty(), "{entry}: layers left");
-        assert!(ctl.tmp_entries().is_empty(), "{entry}: tmp left: {:?}", ctl.tmp_entries());
+        assert!(
+            ctl.tmp_entries().is_empty(),
+            "{entry}: tmp left: {:?}",
+            ctl.tmp_entries()
+        );
         assert!(ctl.fail(&["inspect", "evil"]).contains("no such image"));
     }
-    assert!(fs::read_dir(outside.path()).unwrap().next().is_none(), "wrote outside the layer");
+    assert!(
+        fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "wrote outside the layer"
+    );
 }
 
 fn base_and_child(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
@@ -129,18 +175,31 @@ fn shared_base_survives_rmi_and_whiteouts_use_the_overlay_format() {
 
     // The child's own layer holds kernel-format whiteouts and an opaque directory.
     let v = ctl.inspect("child:1");
-    let lower = v["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+    let lower = v["GraphDriver"]["Data"]["LowerDir"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let top = std::path::PathBuf::from(lower.split(':').next().unwrap());
     let base_layer = std::path::PathBuf::from(lower.split(':').nth(1).unwrap());
     if nix::unistd::geteuid().is_root() {
         for wh in ["d/a", "f"] {
             let md = fs::symlink_metadata(top.join(wh)).unwrap();
-            assert!(md.file_type().is_char_device() && md.rdev() == 0, "{wh} is not a 0/0 whiteout");
+            assert!(
+                md.file_type().is_char_device() && md.rdev() == 0,
+                "{wh} is not a 0/0 whiteout"
+            );
         }
         let mut val = [0u8; 8];
         let path = std::ffi::CString::new(top.join("o").to_str().unwrap()).unwrap();
         let name = std::ffi::CString::new("trusted.overlay.opaque").unwrap();
-        let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                val.as_mut_ptr().cast(),
+                val.len(),
+            )
+        };
         assert_eq!(&val[..n.max(0) as usize], b"y", "o/ is not opaque");
         assert!(!top.join("o/.wh..wh..opq").exists());
     }
@@ -151,7 +210,10 @@ fn shared_base_survives_rmi_and_whiteouts_use_the_overlay_format() {
 
     // Removing the child keeps the base layer; removing the base empties the store.
     let out = ctl.ok(&["rmi", "child:1"]);
-    assert!(out.contains("Untagged: child:1") && out.contains("Deleted: sha256:"), "{out}");
+    assert!(
+        out.contains("Untagged: child:1") && out.contains("Deleted: sha256:"),
+        "{out}"
+    );
     assert_eq!(ctl.layers(), vec![sha256(&base)[7..].to_string()]);
     assert!(base_layer.join("d/a").is_file());
     ctl.ok(&["inspect", "base:1"]);
@@ -174,7 +236,10 @@ fn tags_are_refcounted_and_prune_removes_dangling_images() {
     // By ID with two tags needs -f; by tag only untags.
     assert!(ctl.fail(&["rmi", &id]).contains("must be forced"));
     let out = ctl.ok(&["rmi", "busybox"]);
-    assert!(out.contains("Untagged: busybox:latest") && !out.contains("Deleted"), "{out}");
+    assert!(
+        out.contains("Untagged: busybox:latest") && !out.contains("Deleted"),
+        "{out}"
+    );
     assert_eq!(ctl.inspect("example.com/team/bb:v1")["Id"], id);
 
     // Moving the tag to another image leaves the old one dangling; prune removes it.
@@ -230,7 +295,11 @@ fn concurrent_imports_share_one_layer() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for i in 0..3 {
         ctl.ok(&["inspect", &format!("bb{i}")]);

@@ -29,10 +29,41 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_inner(None)
+    }
+
+    /// Starts a registry that wants basic auth (htpasswd, bcrypt) for `user`/`password`.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Self {
+        Self::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("registry-test-")
             .tempdir()
             .expect("tempdir");
+        let mut auth_config = String::new();
+        if let Some((user, password)) = auth {
+            // bcrypt via Python's crypt module (Debian's python3), as htpasswd wants.
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    password,
+                ])
+                .output()
+                .expect("python3 for bcrypt");
+            let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(hash.starts_with("$2"), "no bcrypt hash: {out:?}");
+            let file = dir.path().join("htpasswd");
+            fs::write(&file, format!("{user}:{hash}\n")).expect("write htpasswd");
+            auth_config = format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                file.display()
+            );
+        }
         let storage = dir.path().join("data");
         fs::create_dir_all(&storage).expect("mkdir storage");
         // A port can be taken between picking and binding; retry a few times.
@@ -43,7 +74,7 @@ impl Registry {
             fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_config}",
                     storage.display()
                 ),
             )

@@ -187,10 +187,12 @@ fn split_name(raw: &[u8]) -> EResult<Vec<OsString>> {
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let h = entry.header();
     let mut meta = Meta {
-        mode: h.mode()? & 0o7777,
-        uid: h.uid()?,
-        gid: h.gid()?,
-        mtime: h.mtime()? as i64,
+        mode: h.mode().unwrap_or(0o644) & 0o7777,
+        // Empty numeric fields (some writers leave them blank) read as 0, as Go's
+        // archive/tar does.
+        uid: h.uid().unwrap_or(0),
+        gid: h.gid().unwrap_or(0),
+        mtime: h.mtime().unwrap_or(0) as i64,
         xattrs: Vec::new(),
     };
     if let Some(exts) = entry.pax_extensions()? {
@@ -606,6 +608,8 @@ mod tests {
         h.set_size(size);
         h.set_mode(0o644);
         h.set_mtime(1_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_cksum();
         h
     }
