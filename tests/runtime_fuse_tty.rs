@@ -170,3 +170,68 @@ fn cleanup_after_the_mount_daemon_was_killed() {
     drop(b);
     drop(fuse);
 }
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::net::UnixListener;
+
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "tty; echo via-console-socket"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.save();
+    let sock_path = b.path().join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    // Receive the master in a thread, as a runc caller (containerd-shim, conmon) would.
+    let receiver = std::thread::spawn(move || -> OwnedFd {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the kernel installed this fd for us.
+                return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            }
+        }
+        panic!("no fd received");
+    });
+    let id = unique_id("console");
+    let _g = rt.guard(&id);
+    let out = rt.exec(&[
+        "create",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let master = receiver.join().unwrap();
+    assert!(rt.exec(&["start", &id]).status.success());
+    assert_eq!(rt.exec(&["wait", &id]).status.code(), Some(0));
+    let mut text = Vec::new();
+    let mut f = std::fs::File::from(master);
+    // Reading past the end of a pty whose slave is closed gives EIO: stop there.
+    let mut chunk = [0u8; 1024];
+    while let Ok(n) = f.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert_eq!(text, "/dev/pts/0\r\nvia-console-socket\r\n");
+}
