@@ -245,9 +245,30 @@ impl TarBuilder {
     }
 }
 
-/// Writes an OCI layout at `dir` holding one image made of `layers` (uncompressed tars,
-/// bottom first), named `refname`. Returns the manifest digest.
-pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], refname: &str) -> String {
+/// One layer blob for [`write_oci_image`]: its bytes as stored, media type, DiffID.
+pub struct LayerBlob {
+    /// The blob as stored (maybe compressed).
+    pub blob: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// SHA-256 of the uncompressed tar.
+    pub diff_id: String,
+}
+
+impl LayerBlob {
+    /// An uncompressed layer.
+    pub fn plain(tar: &[u8]) -> Self {
+        LayerBlob {
+            blob: tar.to_vec(),
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            diff_id: sha256(tar),
+        }
+    }
+}
+
+/// Writes the blobs of one image (layers, config for `arch`, manifest) into the layout
+/// at `dir` without touching `index.json`. Returns the manifest digest and size.
+pub fn write_oci_image(dir: &Path, layers: &[LayerBlob], arch: &str) -> (String, usize) {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).expect("mkdir blobs");
     let put = |bytes: &[u8]| {
@@ -255,16 +276,16 @@ pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], refname: &str) -> String
         fs::write(blobs.join(&d[7..]), bytes).expect("write blob");
         d
     };
-    let diff_ids: Vec<String> = layers.iter().map(|l| put(l)).collect();
+    let layer_digests: Vec<String> = layers.iter().map(|l| put(&l.blob)).collect();
     let history: Vec<serde_json::Value> = (0..layers.len())
         .map(|i| serde_json::json!({"created": "2024-01-01T00:00:00Z", "created_by": format!("layer {i}")}))
         .collect();
     let config = serde_json::json!({
         "created": "2024-01-01T00:00:00Z",
-        "architecture": host_arch(),
+        "architecture": arch,
         "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
         "history": history,
     });
     let config_bytes = serde_json::to_vec(&config).expect("config json");
@@ -273,17 +294,21 @@ pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], refname: &str) -> String
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers.iter().zip(&diff_ids).map(|(l, d)| serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": l.len()
+        "layers": layers.iter().zip(&layer_digests).map(|(l, d)| serde_json::json!({
+            "mediaType": l.media_type, "digest": d, "size": l.blob.len()
         })).collect::<Vec<_>>(),
     });
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest json");
-    let manifest_digest = put(&manifest_bytes);
+    (put(&manifest_bytes), manifest_bytes.len())
+}
+
+/// Writes `index.json` and `oci-layout` naming one top-level descriptor `refname`.
+pub fn write_index_json(dir: &Path, media_type: &str, digest: &str, size: usize, refname: &str) {
     let index = serde_json::json!({
         "schemaVersion": 2,
         "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_bytes.len(),
+            "mediaType": media_type,
+            "digest": digest, "size": size,
             "annotations": {"org.opencontainers.image.ref.name": refname}
         }]
     });
@@ -294,7 +319,21 @@ pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], refname: &str) -> String
     .expect("write index");
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
         .expect("write oci-layout");
-    manifest_digest
+}
+
+/// Writes an OCI layout at `dir` holding one image made of `layers` (uncompressed tars,
+/// bottom first) for this host, named `refname`. Returns the manifest digest.
+pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], refname: &str) -> String {
+    let blobs: Vec<LayerBlob> = layers.iter().map(|l| LayerBlob::plain(l)).collect();
+    let (digest, size) = write_oci_image(dir, &blobs, host_arch());
+    write_index_json(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        &digest,
+        size,
+        refname,
+    );
+    digest
 }
 
 /// This host's architecture as image configs spell it.
