@@ -162,3 +162,64 @@ fn layouts_and_registry_images_written_by_skopeo_pull_with_the_same_digests() {
     ]));
     assert_eq!(remote["Digest"], digest.as_str());
 }
+
+#[test]
+fn podman_loads_what_save_writes() {
+    let ctl = Imagectl::new();
+    let id = import_busybox(&ctl, "busybox");
+    let out = ctl.scratch("podman");
+    // A private podman: its own storage (vfs), config and registries files.
+    let storage = out.join("storage.conf");
+    std::fs::write(
+        &storage,
+        format!(
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/run\"\ngraphroot = \"{0}/graph\"\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let conf = out.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\nnetns = \"none\"\ndefault_ulimits = [\"nofile=16384:16384\", \"nproc=16384:16384\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let registries = out.join("registries.conf");
+    std::fs::write(&registries, "unqualified-search-registries = []\n").unwrap();
+    let podman = |args: &[&str]| {
+        let o = Command::new("podman")
+            .args(args)
+            .env("CONTAINERS_STORAGE_CONF", &storage)
+            .env("CONTAINERS_CONF", &conf)
+            .env("CONTAINERS_REGISTRIES_CONF", &registries)
+            .output()
+            .expect("spawn podman (apt-get install podman)");
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for format in ["docker-archive", "oci-archive"] {
+        let file = out.join(format!("bb-{format}.tar"));
+        ctl.ok(&[
+            "save",
+            "--format",
+            format,
+            "busybox",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        let loaded = podman(&["load", "-i", file.to_str().unwrap()]);
+        assert!(loaded.contains("busybox"), "{loaded}");
+    }
+    let ids = podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    assert!(
+        ids.lines()
+            .all(|l| id.ends_with(l.trim_start_matches("sha256:"))),
+        "{ids} vs {id}"
+    );
+    // Leave no vfs layers behind (they are plain dirs under the temp dir, removed with it).
+    podman(&["rmi", "--all", "--force"]);
+}
