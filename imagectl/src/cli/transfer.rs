@@ -249,6 +249,7 @@ pub fn save(store: &Store, a: SaveArgs) -> Result<()> {
 /// `load`.
 pub fn load(store: &Store, a: LoadArgs) -> Result<()> {
     // stdin is copied to a temp file in the store first: archives need random access.
+    let _content = store.content_lock()?;
     let _tmp_holder;
     let path = match &a.input {
         Some(p) => p.clone(),

@@ -188,6 +188,12 @@ impl Store {
     /// Makes sure every layer of `image` is unpacked (re-extracting from its blob if a
     /// directory was lost), returning their records bottom first.
     pub fn ensure_layers(&self, image: &Image) -> Result<Vec<super::LayerRecord>> {
+        let missing = image.chain_ids().iter().any(|c| !self.has_layer(c));
+        let _content = if missing {
+            Some(self.content_lock()?)
+        } else {
+            None
+        };
         let mut parent: Option<Digest> = None;
         let mut out = Vec::new();
         for (desc, diff_id) in image

@@ -26,6 +26,15 @@ impl LockGuard {
         Ok(LockGuard { file })
     }
 
+    /// Takes an exclusive lock on `path` if nobody holds it; `None` otherwise.
+    pub fn try_exclusive(path: &Path) -> Result<Option<Self>> {
+        let file = open(path)?;
+        match file.try_lock_exclusive() {
+            Ok(()) => Ok(Some(LockGuard { file })),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Takes an exclusive lock on `path`, waiting for every other holder.
     pub fn exclusive(path: &Path) -> Result<Self> {
         let file = open(path)?;

@@ -81,10 +81,33 @@ impl Store {
                 atomic::write_file(&index, &bytes)?;
             }
         }
-        Ok(Store {
+        let store = Store {
             root,
             extract: ExtractOptions::for_current_user(),
-        })
+        };
+        store.clear_stale_tmp()?;
+        Ok(store)
+    }
+
+    /// Removes what killed processes left in `tmp/`, but only when no other process is
+    /// adding content (everything that writes to `tmp/` holds the content lock).
+    fn clear_stale_tmp(&self) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        let is_empty = std::fs::read_dir(&tmp).at(&tmp)?.next().is_none();
+        if is_empty {
+            return Ok(());
+        }
+        if let Some(_g) = LockGuard::try_exclusive(&self.root.join("content.lock"))? {
+            for e in std::fs::read_dir(&tmp).at(&tmp)? {
+                let p = e.at(&tmp)?.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+        Ok(())
     }
 
     /// Opens the store at [`Store::default_root`].
@@ -102,7 +125,10 @@ impl Store {
         &self.extract
     }
 
-    /// Takes the shared content lock: hold it while adding content, so GC waits.
+    /// Takes the shared content lock: hold it while adding content (and while using
+    /// `tmp/`), so GC and the stale-tmp sweep wait. Builders and container commits
+    /// adding layers with [`Store::add_layer_tar`] must hold it until the image is
+    /// committed.
     pub fn content_lock(&self) -> Result<LockGuard> {
         LockGuard::shared(&self.root.join("content.lock"))
     }
@@ -115,7 +141,8 @@ impl Store {
         LockGuard::exclusive(&self.root.join("index.lock"))
     }
 
-    /// A fresh private directory under `tmp/` for work in progress.
+    /// A fresh private directory under `tmp/` for work in progress. Hold
+    /// [`Store::content_lock`] while it exists, or another process may clear it.
     pub fn temp_dir(&self, prefix: &str) -> Result<tempfile::TempDir> {
         let tmp = self.root.join("tmp");
         tempfile::Builder::new()

@@ -105,6 +105,7 @@ pub fn pull(
     source: &Source,
     opts: &PullOptions,
 ) -> Result<(Image, Option<Reference>)> {
+    let _content = store.content_lock()?;
     let progress = Progress::new(opts.quiet);
     match source {
         Source::Registry(r) => {
@@ -186,6 +187,7 @@ fn pull_layout(
 
 /// Loads every image of an archive (`docker save` legacy, docker 25+, or OCI layout).
 pub fn load(store: &Store, file: &Path, quiet: bool) -> Result<Vec<(Image, Vec<Reference>)>> {
+    let _content = store.content_lock()?;
     let progress = Progress::new(quiet);
     let tmp = docker_archive::unpack_archive(store, file)?;
     if docker_archive::is_docker_archive(tmp.path()) {
