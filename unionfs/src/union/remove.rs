@@ -52,18 +52,7 @@ impl Union {
             self.check_empty(&pnode, name, &entry)?;
         }
         self.copy_up(&pnode, super::copyup::Data::Full)?;
-        if !dir
-            && !entry.upper
-            && entry.kind == libc::S_IFREG
-            && self.layers.index_idx().is_some()
-            && let Some(layer) = entry.top_lower
-        {
-            let path = pnode.snapshot().lower_path.join(name);
-            let st = self.stat_in(layer, &path)?;
-            if st.st_nlink > 1 {
-                self.group_name_deleted(layer, &path, self.layers.map_ino(st.st_dev, st.st_ino))?;
-            }
-        }
+        self.lower_name_going(&pnode, name, &entry)?;
         let mut guard = self.index_mut(&pnode)?;
         let index = guard.as_mut().ok_or(Errno::EIO)?;
         let entry = index.entries.get(name).cloned().ok_or(Errno::ENOENT)?;
@@ -81,6 +70,54 @@ impl Union {
         Ok(())
     }
 
+    /// Makes `parent/name` the name a node's location state describes (for a hard-link
+    /// group: which name is in upper, below, or reached through the index).
+    pub(crate) fn retarget(
+        &self,
+        node: &Node,
+        st: &mut super::node::NodeState,
+        parent: NodeId,
+        name: std::ffi::OsString,
+    ) {
+        let found = self.nodes.get(parent).and_then(|p| {
+            let lower_path = p.snapshot().lower_path.join(&name);
+            let guard = p.dir_part().index.read().ok()?;
+            let e = guard.as_ref()?.entries.get(&name)?;
+            Some((e.upper, e.top_lower, lower_path))
+        });
+        st.parent = parent;
+        st.name = name;
+        if let Some((upper, top_lower, lower_path)) = found {
+            st.upper = upper;
+            if !node.is_dir() {
+                st.lower = top_lower;
+                st.lower_path = lower_path;
+            }
+            st.metacopy &= upper;
+            st.indexed = !upper && node.kind() == libc::S_IFREG && self.group_indexed(node.ino());
+        }
+    }
+
+    /// Makes `parent/name` (one of the node's names) the one its state describes, so a
+    /// rename or copy-up acts on that very name.
+    pub(crate) fn focus_name(&self, node: &Node, parent: NodeId, name: &OsStr) {
+        let mut st = node.state_mut();
+        if st.parent == parent && st.name == name {
+            return;
+        }
+        let Some(pos) = st
+            .aliases
+            .iter()
+            .position(|(p, n)| *p == parent && n == name)
+        else {
+            return;
+        };
+        let (p, n) = st.aliases.remove(pos);
+        let old = (st.parent, st.name.clone());
+        self.retarget(node, &mut st, p, n);
+        st.aliases.push(old);
+    }
+
     /// A name of a node is gone: another name (hard link) takes over, or the node is
     /// marked unlinked (it may still be open).
     pub(crate) fn unbind_name(&self, pnode: &Node, name: &OsStr) {
@@ -96,21 +133,33 @@ impl Union {
                 st.unlinked = true;
             } else {
                 let (p, n) = st.aliases.remove(0);
-                st.parent = p;
-                st.name = n;
-                let upper = self
-                    .nodes
-                    .get(p)
-                    .and_then(|parent| {
-                        let guard = parent.dir_part().index.read().ok()?;
-                        guard.as_ref()?.entries.get(&st.name).map(|e| e.upper)
-                    })
-                    .unwrap_or(st.upper);
-                st.upper = upper;
+                self.retarget(&node, &mut st, p, n);
             }
         } else {
             st.aliases.retain(|(p, n)| !(*p == pnode.id && n == name));
         }
+    }
+
+    /// A merged name is about to go (unlink, or replaced by a rename): when it is a
+    /// lower-only name of a hard-link group, the group's other names must learn of it.
+    pub(crate) fn lower_name_going(
+        &self,
+        pnode: &Node,
+        name: &OsStr,
+        entry: &MergedEntry,
+    ) -> SysResult<()> {
+        if entry.upper || entry.kind != libc::S_IFREG || self.layers.index_idx().is_none() {
+            return Ok(());
+        }
+        let Some(layer) = entry.top_lower else {
+            return Ok(());
+        };
+        let path = pnode.snapshot().lower_path.join(name);
+        let st = self.stat_in(layer, &path)?;
+        if st.st_nlink > 1 {
+            self.group_name_deleted(layer, &path, self.layers.map_ino(st.st_dev, st.st_ino))?;
+        }
+        Ok(())
     }
 
     /// Fails with `ENOTEMPTY` unless the merged directory has no entries.

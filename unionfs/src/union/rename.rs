@@ -57,6 +57,10 @@ impl Union {
             Some(e) => Some(self.node_for_entry(&dp, newname, e)?.0),
             None => None,
         };
+        self.focus_name(&src, parent, name);
+        if let Some(d) = &dst {
+            self.focus_name(d, newparent, newname);
+        }
         let result = (|| {
             if noreplace && dst_entry.is_some() {
                 return Err(Errno::EEXIST);
@@ -80,6 +84,9 @@ impl Union {
             }
             self.copy_up(&src, Data::Full)?;
             self.copy_up(&dp, Data::Full)?;
+            if !exchange && let Some(d) = &dst_entry {
+                self.lower_name_going(&dp, newname, d)?;
+            }
             if exchange && let Some(d) = &dst {
                 self.copy_up(d, Data::Full)?;
             }
