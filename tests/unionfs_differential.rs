@@ -32,6 +32,10 @@ use rand_chacha::ChaCha8Rng;
 /// Kernel options for the reference mount: directory renames with lower content and
 /// hardlink-preserving copy-up, the behaviour the daemon must match.
 const KERNEL_OPTS: &str = "redirect_dir=on,index=on";
+/// Options for reading the daemon's upper layer with the kernel: the daemon's
+/// metadata-only copy-ups are in overlayfs' `metacopy` format, which the kernel reads
+/// only when asked to.
+const KERNEL_READS_DAEMON_OPTS: &str = "redirect_dir=on,index=on,metacopy=on";
 
 /// Names used everywhere, few enough that layers and operations collide often.
 const NAMES: &[&str] = &["a", "b", "c", "d", "e", "sub"];
@@ -697,7 +701,7 @@ fn run_seed(seed: u64, steps: u64) -> u64 {
     drop(k);
     // The daemon's upper under kernel overlayfs.
     let kmnt = fs_.extra_dir("kernel-on-daemon-upper");
-    let opts = format!("{},{KERNEL_OPTS}", fs_.overlay_opts());
+    let opts = format!("{},{KERNEL_READS_DAEMON_OPTS}", fs_.overlay_opts());
     let k2 = KernelOverlay::mount_opts(&kmnt, &opts).unwrap_or_else(|e| {
         panic!("seed {seed}: kernel overlayfs refuses the daemon's layers: {e}")
     });
