@@ -70,7 +70,7 @@ impl UnionFs {
         match result {
             Ok((node, attr)) => {
                 let ttl = self.ttl(node.snapshot().upper);
-                reply.entry(&ttl, &file_attr(&attr), Generation(0));
+                reply.entry(&ttl, &file_attr(&attr), Generation(node.generation()));
             }
             Err(e) => reply.error(errno(e)),
         }
@@ -441,7 +441,7 @@ impl Filesystem for UnionFs {
                                     &e.name,
                                     &ttl,
                                     &file_attr(&attr),
-                                    Generation(0),
+                                    Generation(node.generation()),
                                 );
                                 if full {
                                     // Not sent: the kernel won't count this lookup.
@@ -564,11 +564,12 @@ impl Filesystem for UnionFs {
             };
             match self.union.create_entry(parent.0, name, spec, caller(req)) {
                 Ok((node, attr, Some(fd))) => {
+                    let generation = Generation(node.generation());
                     let fh = self.union.register_open(node, fd, flags);
                     reply.created(
                         &self.timeouts.upper,
                         &file_attr(&attr),
-                        Generation(0),
+                        generation,
                         FileHandle(fh),
                         FopenFlags::empty(),
                     )

@@ -87,6 +87,13 @@ impl Union {
         caller: Caller,
     ) -> SysResult<(Arc<Node>, Attr, Option<OwnedFd>)> {
         check_name(name)?;
+        if let NewEntry::Special { mode, rdev: 0 } = spec
+            && sys::file_type(mode) == libc::S_IFCHR
+        {
+            // A 0/0 character device *is* the whiteout format: stored, it would read back
+            // as a deletion. Kernel overlayfs refuses it the same way.
+            return Err(Errno::EPERM);
+        }
         let upper = self.upper_idx()?;
         let pnode = self.node(parent)?;
         if !pnode.is_dir() {

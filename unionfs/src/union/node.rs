@@ -64,6 +64,7 @@ pub struct Node {
     pub id: NodeId,
     kind: AtomicU32,
     root_ino: u64,
+    generation: AtomicU64,
     lookups: AtomicU64,
     /// Location state.
     pub state: RwLock<NodeState>,
@@ -84,11 +85,12 @@ pub struct DirNode {
 }
 
 impl Node {
-    fn new(id: NodeId, kind: u32, root_ino: u64, state: NodeState) -> Self {
+    fn new(id: NodeId, kind: u32, root_ino: u64, generation: u64, state: NodeState) -> Self {
         Node {
             id,
             kind: AtomicU32::new(kind),
             root_ino,
+            generation: AtomicU64::new(generation),
             lookups: AtomicU64::new(1),
             state: RwLock::new(state),
             copy_lock: Mutex::new(()),
@@ -116,6 +118,13 @@ impl Node {
         self.kind() == libc::S_IFDIR
     }
 
+    /// The FUSE generation: node ids are inode numbers, which the layer filesystems
+    /// reuse, so each new file behind an id gets a new generation and the kernel never
+    /// mistakes it for the deleted file it may still cache.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
     /// The reported inode number.
     pub fn ino(&self) -> u64 {
         if self.id == ROOT_ID {
@@ -138,6 +147,7 @@ impl Node {
 #[derive(Debug)]
 pub struct NodeTable {
     nodes: DashMap<NodeId, Arc<Node>>,
+    generations: AtomicU64,
 }
 
 impl NodeTable {
@@ -146,9 +156,12 @@ impl NodeTable {
         let nodes = DashMap::new();
         nodes.insert(
             ROOT_ID,
-            Arc::new(Node::new(ROOT_ID, libc::S_IFDIR, root_ino, root_state)),
+            Arc::new(Node::new(ROOT_ID, libc::S_IFDIR, root_ino, 0, root_state)),
         );
-        NodeTable { nodes }
+        NodeTable {
+            nodes,
+            generations: AtomicU64::new(1),
+        }
     }
 
     /// The node with `id`, if the kernel still holds it.
@@ -185,6 +198,8 @@ impl NodeTable {
                     let mut st = node.state_mut();
                     if st.unlinked || node.kind() != kind {
                         *st = make();
+                        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+                        node.generation.store(generation, Ordering::Relaxed);
                         node.kind.store(kind, Ordering::Relaxed);
                         *node
                             .dir_part()
@@ -204,7 +219,8 @@ impl NodeTable {
                 node
             }
             dashmap::Entry::Vacant(v) => {
-                let node = Arc::new(Node::new(ino, kind, 0, make()));
+                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+                let node = Arc::new(Node::new(ino, kind, 0, generation, make()));
                 v.insert(node.clone());
                 node
             }
