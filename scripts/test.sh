@@ -84,7 +84,7 @@ stage() {
   "$@" || failed+=("$name")
 }
 
-stage "Format" cargo fmt --all -- --check
+stage "Format" cargo fmt --all -- --check --color never
 stage "Clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # The two long union filesystem tests run last, alone, with their output shown.
 stage "Unit and integration tests" \
