@@ -169,3 +169,98 @@ pub fn fuse_config(args: &MountArgs) -> Config {
     config.clone_fd = true;
     config
 }
+
+/// A mounted session and how to end it.
+pub struct Mounted {
+    /// The session, ready to `run`.
+    pub session: fuser::Session<UnionFs>,
+    /// Unmounts (from the signal thread).
+    pub unmount: Box<dyn FnMut() + Send>,
+}
+
+/// Mounts `fs` at the requested mountpoint.
+///
+/// As root the mount is made here with the `fuse.unionfsd` type, so `/proc/mounts`,
+/// `findmnt -t` and `umount -t` see what it is; unprivileged users go through
+/// `fusermount3`, which does the same with the `subtype=` option.
+pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
+    let config = fuse_config(args);
+    let mountpoint = args.mountpoint.clone();
+    if !nix::unistd::geteuid().is_root() {
+        let mut session = fuser::Session::new(fs, &mountpoint, &config)
+            .map_err(|e| MountError(format!("mounting {}: {e}", mountpoint.display())))?;
+        let mut unmounter = session.unmount_callable();
+        return Ok(Mounted {
+            session,
+            unmount: Box::new(move || {
+                let _ = unmounter.unmount();
+            }),
+        });
+    }
+    let fd = mount_as_root(args, &config)?;
+    let session = fuser::Session::from_fd(fs, fd, config.acl, config).map_err(|e| {
+        MountError(format!(
+            "starting the FUSE session on {}: {e}",
+            mountpoint.display()
+        ))
+    })?;
+    Ok(Mounted {
+        session,
+        unmount: Box::new(move || {
+            let _ = nix::mount::umount2(&mountpoint, nix::mount::MntFlags::MNT_DETACH);
+        }),
+    })
+}
+
+fn mount_as_root(args: &MountArgs, config: &Config) -> Result<std::os::fd::OwnedFd, MountError> {
+    use nix::mount::MsFlags;
+    use std::os::fd::AsRawFd;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        MountError(format!(
+            "mounting {}: {what}: {e}",
+            args.mountpoint.display()
+        ))
+    };
+    let dev = nix::fcntl::open(
+        "/dev/fuse",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| fail("/dev/fuse", &e))?;
+    let root_mode = std::fs::metadata(&args.mountpoint)
+        .map_err(|e| fail("mountpoint", &e))?
+        .mode()
+        & libc::S_IFMT;
+    let mut data = format!(
+        "fd={},rootmode={:o},user_id={},group_id={}",
+        dev.as_raw_fd(),
+        root_mode,
+        nix::unistd::getuid(),
+        nix::unistd::getgid()
+    );
+    let mut flags = MsFlags::empty();
+    for opt in &config.mount_options {
+        match opt {
+            MountOption::DefaultPermissions => data.push_str(",default_permissions"),
+            MountOption::RO => flags |= MsFlags::MS_RDONLY,
+            MountOption::NoSuid => flags |= MsFlags::MS_NOSUID,
+            MountOption::NoDev => flags |= MsFlags::MS_NODEV,
+            MountOption::NoExec => flags |= MsFlags::MS_NOEXEC,
+            MountOption::NoAtime => flags |= MsFlags::MS_NOATIME,
+            _ => {}
+        }
+    }
+    if config.acl != SessionACL::Owner {
+        data.push_str(",allow_other");
+    }
+    let source = args.source.clone().unwrap_or_else(|| "unionfsd".into());
+    nix::mount::mount(
+        Some(source.as_str()),
+        &args.mountpoint,
+        Some("fuse.unionfsd"),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| fail("mount", &e))?;
+    Ok(dev)
+}

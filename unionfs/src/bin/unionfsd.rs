@@ -101,28 +101,26 @@ fn serve(args: &MountArgs, ready: Option<OwnedFd>) -> Result<()> {
             return Err(e.into());
         }
     };
-    let config = unionfs::daemon::fuse_config(args);
     // Signals are taken by one thread with sigwait; block them before any thread exists.
     let mut signals = SigSet::empty();
     for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         signals.add(s);
     }
     signals.thread_block().context("blocking signals")?;
-    let session = match fuser::Session::new(fs, &args.mountpoint, &config) {
-        Ok(s) => s,
+    let mounted = match unionfs::daemon::mount(fs, args) {
+        Ok(m) => m,
         Err(e) => {
-            let msg = format!("mounting {}: {e}", args.mountpoint.display());
-            report(&ready, &msg);
-            anyhow::bail!(msg);
+            report(&ready, &e.to_string());
+            return Err(e.into());
         }
     };
-    let mut session = session;
-    let mut unmounter = session.unmount_callable();
+    let session = mounted.session;
+    let mut unmount = mounted.unmount;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if signals.wait().is_ok() {
-                let _ = unmounter.unmount();
+                unmount();
             }
         })
         .context("starting the signal thread")?;
