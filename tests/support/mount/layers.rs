@@ -137,6 +137,66 @@ pub fn lchown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 /// Copies a tree with everything (`cp -a`: modes, owners, times, xattrs incl. trusted.*,
 /// device nodes, hardlinks), so two stacks can start from byte-identical layers.
 pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    // Reading a file or directory moves its atime (relatime), which would make a second
+    // copy of the same template differ from the first: put the source's times back.
+    let mut times = Vec::new();
+    record_times(src, &mut times)?;
+    let result = cp_a(src, dst);
+    for (path, atime, mtime) in times.iter().rev() {
+        set_times(path, *atime, *mtime)?;
+    }
+    result
+}
+
+fn record_times(
+    path: &Path,
+    out: &mut Vec<(std::path::PathBuf, (i64, i64), (i64, i64))>,
+) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(path)?;
+    out.push((
+        path.to_path_buf(),
+        (md.atime(), md.atime_nsec()),
+        (md.mtime(), md.mtime_nsec()),
+    ));
+    if md.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            record_times(&entry?.path(), out)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) -> io::Result<()> {
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(io::Error::other)?;
+    let ts = [
+        libc::timespec {
+            tv_sec: atime.0,
+            tv_nsec: atime.1,
+        },
+        libc::timespec {
+            tv_sec: mtime.0,
+            tv_nsec: mtime.1,
+        },
+    ];
+    // SAFETY: valid C string and two timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn cp_a(src: &Path, dst: &Path) -> io::Result<()> {
     let out = std::process::Command::new("cp")
         .arg("-a")
         .arg("--no-target-directory")
