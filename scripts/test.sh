@@ -87,12 +87,14 @@ stage() {
 stage "Format" cargo fmt --all -- --check --color never
 stage "Clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # The two long union filesystem tests run last, alone, with their output shown.
+# (`--workspace --test X` rather than `-p`: the same feature set as the run above, so
+# nothing is rebuilt.)
 stage "Unit and integration tests" \
   cargo test --workspace --locked --no-fail-fast -- --skip differential_ --skip pjdfstest_
 stage "Differential test against kernel overlayfs" \
-  cargo test -p integration-tests --locked --test unionfs_differential -- --nocapture
+  cargo test --workspace --locked --test unionfs_differential -- --nocapture
 stage "pjdfstest over a union mount" \
-  cargo test -p integration-tests --locked --test unionfs_pjdfstest -- --nocapture
+  cargo test --workspace --locked --test unionfs_pjdfstest -- --nocapture
 
 if ((${#failed[@]})); then
   printf 'scripts/test.sh: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
