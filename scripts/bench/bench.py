@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import fsdrivers
@@ -36,6 +37,8 @@ def parse_args(argv):
     p.add_argument("--fs", default=None, help="comma-separated filesystems (default all available): " + ",".join(ALL_FS))
     p.add_argument("--output", default=None, help="where to write the markdown report (default BENCHMARKS.md at the repo root)")
     p.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds after which a workload command counts as hung and is killed (default 900)")
     p.add_argument("--perf", action="store_true",
                    help="profile each FUSE daemon with perf record during the timed command (perturbs timings; "
                         "implies --no-write); reports land in the run dir's perf/")
@@ -100,10 +103,31 @@ def select_workloads(only):
     return [w for w in workloads.WORKLOADS if w.name in names]
 
 
-def sh(cmd, stdout=subprocess.DEVNULL):
-    """Runs a bash command in the C locale; returns the CompletedProcess."""
+class TimedOut(Exception):
+    """A workload command outlived --timeout (a hung or pathologically slow filesystem)."""
+
+
+def sh(cmd, timeout, mnt=None):
+    """Runs a bash command in the C locale in its own process group; returns the CompletedProcess.
+
+    On timeout the FUSE connection of MNT is aborted (so processes blocked on a hung
+    daemon wake up), the whole group is killed, and TimedOut is raised.
+    """
     env = dict(os.environ, LC_ALL="C")
-    return subprocess.run(["bash", "-c", cmd], stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=env, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if mnt:
+            fsdrivers.abort_fuse(mnt)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        raise TimedOut(f"timed out after {timeout:.0f} s")
+    return subprocess.CompletedProcess(p.args, p.returncode, None, err)
 
 
 def drop_caches():
@@ -178,9 +202,9 @@ def build_index(a, lowers, run_root):
 class Runner:
     """Runs (workload, filesystem) pairs on fresh mounts and records into a report.Results."""
 
-    def __init__(self, lowers, manifest, refs, run_root, res, perf=False):
+    def __init__(self, lowers, manifest, refs, run_root, res, perf=False, timeout=900.0):
         self.lowers, self.manifest, self.refs, self.run_root, self.res = lowers, manifest, refs, run_root, res
-        self.perf = perf
+        self.perf, self.timeout = perf, timeout
         for d in ("mnt", "out", "log") + (("perf",) if perf else ()):
             os.makedirs(os.path.join(run_root, d), exist_ok=True)
 
@@ -223,42 +247,58 @@ class Runner:
             print(f"{tag} skipped from now on: failed to mount: {e}", flush=True)
             return
         try:
-            render = lambda t: w.render(t, mnt, out, upper, self.manifest)  # noqa: E731
-            if w.prewarm:
-                r = sh(render(w.prewarm))
-                if r.returncode != 0:
-                    self._fail(w, fs, tag, "warm-up", r)
-                    return
-            subprocess.run(["sync"])
-            if w.cold:
-                drop_caches()
-            prof = self._start_perf(w, fs, m.pid) if self.perf and m.pid else None
-            t0 = time.perf_counter()
-            r = sh(render(w.cmd))
-            secs = time.perf_counter() - t0
-            if prof:
-                self._stop_perf(*prof)
-            if r.returncode != 0:
-                self._fail(w, fs, tag, "command", r)
-                return
-            res.add_time(w.name, fs.name, secs)
-            res.add_rss(w.name, fs.name, m.peak_rss_kib())
-            ctx = workloads.Ctx(mnt, upper, out, self.manifest, self.refs, rep == 0)
-            try:
-                fp, problems = w.check(ctx)
-            except (OSError, ValueError, subprocess.SubprocessError) as e:
-                fp, problems = None, [f"check raised {type(e).__name__}: {e}"]
-            res.add_fingerprint(w.name, fs.name, fp)
-            for p in problems:
-                res.problems.append((w.name, fs.name, rep + 1, p))
-            rss = res.rss.get((w.name, fs.name))
-            note = "ok" if not problems else "CHECK FAILED: " + "; ".join(problems)
-            rss_s = f"{rss / 1024:7.1f} MiB" if m.pid and rss else " " * 11
-            print(f"{tag} {secs:8.3f} s  {rss_s}  {note}", flush=True)
+            self._measure(w, fs, rep, m, mnt, out, upper, tag)
+        except TimedOut as e:
+            res.failures[(w.name, fs.name)] = str(e)
+            print(f"{tag} FAILED: {e}", flush=True)
         finally:
             m.unmount()
             shutil.rmtree(upper, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
+
+    def _measure(self, w, fs, rep, m, mnt, out, upper, tag):
+        """Warm-up, timed command, RSS sample and check of one run on the mount M."""
+        res = self.res
+        render = lambda t: w.render(t, mnt, out, upper, self.manifest)  # noqa: E731
+        if w.prewarm:
+            r = sh(render(w.prewarm), self.timeout, mnt)
+            if r.returncode != 0:
+                self._fail(w, fs, tag, "warm-up", r)
+                return
+        subprocess.run(["sync"])
+        if w.cold:
+            drop_caches()
+        prof = self._start_perf(w, fs, m.pid) if self.perf and m.pid else None
+        t0 = time.perf_counter()
+        try:
+            r = sh(render(w.cmd), self.timeout, mnt)
+        finally:
+            if prof:
+                self._stop_perf(*prof)
+        secs = time.perf_counter() - t0
+        if r.returncode != 0:
+            self._fail(w, fs, tag, "command", r)
+            return
+        res.add_time(w.name, fs.name, secs)
+        res.add_rss(w.name, fs.name, m.peak_rss_kib())
+        ctx = workloads.Ctx(mnt, upper, out, self.manifest, self.refs, rep == 0)
+        # The check stats and reads the mount in this process: a watchdog aborts the
+        # FUSE connection if the daemon hangs, so the check fails instead of blocking.
+        watchdog = threading.Timer(self.timeout, fsdrivers.abort_fuse, args=(mnt,))
+        watchdog.start()
+        try:
+            fp, problems = w.check(ctx)
+        except (OSError, ValueError, subprocess.SubprocessError) as e:
+            fp, problems = None, [f"check raised {type(e).__name__}: {e}"]
+        finally:
+            watchdog.cancel()
+        res.add_fingerprint(w.name, fs.name, fp)
+        for p in problems:
+            res.problems.append((w.name, fs.name, rep + 1, p))
+        rss = res.rss.get((w.name, fs.name))
+        note = "ok" if not problems else "CHECK FAILED: " + "; ".join(problems)
+        rss_s = f"{rss / 1024:7.1f} MiB" if m.pid and rss else " " * 11
+        print(f"{tag} {secs:8.3f} s  {rss_s}  {note}", flush=True)
 
     def _fail(self, w, fs, tag, what, r):
         last = (r.stderr or "").strip().splitlines()
@@ -320,7 +360,7 @@ def main(argv):
     # Installed explicitly: started in the background by bench.sh, SIGINT would be ignored.
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
-    runner = Runner(lowers, manifest, refs, run_root, res, perf=a.perf)
+    runner = Runner(lowers, manifest, refs, run_root, res, perf=a.perf, timeout=a.timeout)
     t_start = time.monotonic()
     try:
         for rep in range(a.reps):
@@ -336,7 +376,7 @@ def main(argv):
         for p in fsdrivers.mounts_under(run_root):
             fsdrivers.force_unmount(p)
 
-    measured = [f for f in fses if any(k[1] == f.name for k in res.times)]
+    measured = [f for f in fses if any(k[1] == f.name for k in list(res.times) + list(res.failures))]
     res.fses = measured or fses
     meta["elapsed_min"] = (time.monotonic() - t_start) / 60
     meta["load_end"] = report.machine_info().get("load", "?")

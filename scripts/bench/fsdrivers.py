@@ -37,17 +37,51 @@ def _unescape(field):
     return "".join(out)
 
 
-def mount_fstype(path):
-    """The fs type mounted exactly at PATH, or None."""
-    path = os.path.realpath(path)
+def safe_realpath(path):
+    """realpath of PATH's parent joined with its name: never stats PATH itself.
+
+    Why: PATH may be the root of a FUSE mount whose server hangs, and a stat
+    there would block this process for good.
+    """
+    path = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
+def _mountinfo(path):
+    """(fstype, "major:minor") of the mount exactly at PATH (the last one), or None.
+
+    Read from /proc/self/mountinfo so that a hung FUSE server cannot block us.
+    """
+    path = safe_realpath(path)
     found = None
     with open("/proc/self/mountinfo") as f:
         for line in f:
             parts = line.split()
             if _unescape(parts[4]) == path:
                 sep = parts.index("-")
-                found = parts[sep + 1]
+                found = (parts[sep + 1], parts[2])
     return found
+
+
+def mount_fstype(path):
+    """The fs type mounted exactly at PATH, or None."""
+    mi = _mountinfo(path)
+    return mi[0] if mi else None
+
+
+def abort_fuse(path):
+    """Aborts the FUSE connection of the mount at PATH, releasing every process blocked on it."""
+    mi = _mountinfo(path)
+    if not mi or not mi[0].startswith("fuse"):
+        return
+    conns = "/sys/fs/fuse/connections"
+    if os.path.isdir(conns) and not os.listdir(conns):
+        subprocess.run(["mount", "-t", "fusectl", "fusectl", conns], stderr=subprocess.DEVNULL)
+    try:
+        with open(os.path.join(conns, mi[1].split(":")[1], "abort"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
 
 
 def mounts_under(root):
@@ -64,7 +98,8 @@ def mounts_under(root):
 
 def force_unmount(path):
     """Unmounts PATH, lazily if it is busy; never raises."""
-    for args in (["umount", path], ["umount", "-l", path]):
+    # --no-canonicalize: umount must not stat a path whose FUSE server may hang.
+    for args in (["umount", "-c", path], ["umount", "-c", "-l", path]):
         if subprocess.run(args, stderr=subprocess.DEVNULL).returncode == 0:
             return
 
@@ -89,7 +124,7 @@ def _find_daemon(mnt):
         except OSError:
             continue
         args = [a.decode(errors="replace") for a in args if a]
-        if args and any(os.path.realpath(a) == mnt for a in args[1:] if a.startswith("/")):
+        if args and any(os.path.normpath(a) == mnt for a in args[1:] if a.startswith("/")):
             return int(entry)
     return None
 
@@ -110,7 +145,7 @@ class Mounted:
     """One live mount; unmount() tears it down and waits for its daemon to exit."""
 
     def __init__(self, fs, mnt, popen=None):
-        self.fs, self.mnt, self.popen = fs, os.path.realpath(mnt), popen
+        self.fs, self.mnt, self.popen = fs, safe_realpath(mnt), popen
         self._pid = None
         ACTIVE.append(self)
 
@@ -146,12 +181,23 @@ class Mounted:
                     break
                 time.sleep(0.02)
             if _proc_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    if self.popen is not None and pid == self.popen.pid:
+                        os.killpg(pid, signal.SIGKILL)  # its own session: whatever it started, too
+                    else:
+                        os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         if self.popen is not None:
             try:
                 self.popen.wait(timeout=EXIT_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
+                # Its own session (start_new_session): kill whatever it started too.
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait()
 
 
 class KernelOverlay:
