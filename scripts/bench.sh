@@ -82,7 +82,9 @@ if [ -z "$unionfsd" ] && { wants unionfsd || wants unionfsd-index; }; then
     # Always (re)built, so the numbers are those of the current source; a no-op when up to date.
     unionfsd="${CARGO_TARGET_DIR:-$repo/target}/release/unionfsd"
     echo "bench.sh: cargo build --release -p unionfs" >&2
-    if ! (cd "$repo" && cargo build --release -p unionfs) >"$cache/unionfsd-build.log" 2>&1; then
+    if (cd "$repo" && cargo build --release -p unionfs) >"$cache/unionfsd-build.log" 2>&1; then
+        export BENCH_UNIONFSD_BUILT=1
+    else
         echo "bench.sh: unionfsd did not build (see $cache/unionfsd-build.log); it will be skipped" >&2
         unionfsd=""
     fi

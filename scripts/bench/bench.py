@@ -163,6 +163,19 @@ def stack_description(layers_dir, layer_names):
     return "\n".join(parts)
 
 
+def git_revision():
+    """The repo's commit, and whether unionfs/ has uncommitted changes: which unionfsd was measured."""
+    repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    try:
+        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "unionfs"], capture_output=True,
+                               text=True).stdout.strip()
+    except OSError:
+        return ""
+    return f"commit {rev}" + (", with uncommitted changes in unionfs/" if dirty else "") if rev else ""
+
+
 def prune_runs(runs, keep):
     """Deletes all but the newest KEEP run dirs (outputs, logs, profiles) that hold no mount."""
     if not os.path.isdir(runs):
@@ -344,6 +357,10 @@ def main(argv):
         "versions": {f.name: f.version() for f in fses},
     }
     meta["load_start"] = meta["machine"].get("load", "?")
+    rev = git_revision() if os.environ.get("BENCH_UNIONFSD_BUILT") == "1" else "given by UNIONFSD"
+    for n in ("unionfsd", "unionfsd-index"):
+        if n in meta["versions"] and rev:
+            meta["versions"][n] += f" (source: {rev})"
     if index_build is not None:
         meta["versions"]["unionfsd-index"] = (meta["versions"].get("unionfsd-index", "") +
                                               f"; index built by UNIONFSD_INDEX_CMD in {index_build:.2f} s")
@@ -407,6 +424,7 @@ def main(argv):
         tmp = out + ".tmp"
         with open(tmp, "w") as f:
             f.write(report.markdown(res, meta))
+            f.write("\n" + report.kept_notes(out))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)

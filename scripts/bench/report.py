@@ -187,8 +187,26 @@ def targets_section(res):
     return text
 
 
+NOTES_MARKER = "<!-- Hand-written notes below this line are kept when scripts/bench.sh rewrites this file. -->"
+
+
+def kept_notes(path):
+    """The hand-written tail of an existing BENCHMARKS.md (from NOTES_MARKER on), or a fresh marker.
+
+    Why: the tables are regenerated on every run, but the analysis of why a target is
+    or is not reached is written by people and must survive a rerun.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return NOTES_MARKER + "\n"
+    i = text.find(NOTES_MARKER)
+    return text[i:] if i >= 0 else NOTES_MARKER + "\n"
+
+
 def markdown(res, meta):
-    """The whole BENCHMARKS.md."""
+    """The whole BENCHMARKS.md but the kept notes (see kept_notes)."""
     flagged = res.flagged()
     names = [f.name for f in res.fses]
     out = ["# Benchmarks: unionfsd against kernel overlayfs and fuse-overlayfs", ""]
