@@ -46,6 +46,12 @@ pub struct Layer {
     pub root: OwnedFd,
     /// Device of the layer's root, to keep inode numbers unique across filesystems.
     pub dev: u64,
+    /// The filesystem's UUID (`FS_IOC_GETFSUUID`), part of overlayfs' origin handles;
+    /// all zeros where the filesystem has none.
+    pub uuid: [u8; 16],
+    /// A real (not `O_PATH`) descriptor of the root, for the calls that refuse `O_PATH`
+    /// (`open_by_handle_at`'s mount descriptor, ioctls).
+    pub real: OwnedFd,
 }
 
 impl Layer {
@@ -72,10 +78,24 @@ impl Layer {
             path: path.to_path_buf(),
             source,
         })?;
+        let real = crate::sys::open_child(
+            root.as_fd(),
+            std::ffi::OsStr::new("."),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            0,
+        )
+        .map_err(|source| LayerError::Open {
+            role,
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let uuid = crate::sys::handle::fs_uuid(real.as_fd()).unwrap_or([0; 16]);
         Ok(Layer {
             path: path.to_path_buf(),
             root,
             dev: st.st_dev,
+            uuid,
+            real,
         })
     }
 

@@ -4,6 +4,7 @@
 //! symlink in the last component unless asked: the layers are trees we serve, not trees
 //! we trust, and paths may be deeper than `PATH_MAX`.
 
+pub mod handle;
 pub mod xattr;
 
 use std::ffi::{CString, OsStr};

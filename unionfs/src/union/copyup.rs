@@ -61,18 +61,23 @@ impl Union {
         let parent_times = sys::stat_fd(dest_parent.as_fd()).ok();
         self.mark_impure(&self.path_of(&parent));
 
-        if state.indexed {
+        if let Some(group) = &state.indexed {
             // A further name of an indexed hard-link group: link the one copy.
-            self.link_from_index(node, dest_parent.as_fd(), &dest_name)?;
+            self.link_from_index(group, dest_parent.as_fd(), &dest_name)?;
         } else {
             let (src_layer, src_path) = self.top_location(node, &state)?;
             let (src_parent, src_name) = self.open_parent(src_layer, &src_path)?;
             let st = sys::stat_child(src_parent.as_fd(), &src_name)?;
-            let group = node.kind() == libc::S_IFREG
+            let group = if node.kind() == libc::S_IFREG
                 && st.st_nlink > 1
-                && self.layers.index_idx().is_some();
+                && self.layers.index_idx().is_some()
+            {
+                self.group_of(src_layer, &src_path)
+            } else {
+                None
+            };
             // Only regular files outside hard-link groups defer their data.
-            let data = if data == Data::Meta && (node.kind() != libc::S_IFREG || group) {
+            let data = if data == Data::Meta && (node.kind() != libc::S_IFREG || group.is_some()) {
                 Data::Full
             } else {
                 data
@@ -80,15 +85,9 @@ impl Union {
             let tmp = work.temp_name();
             let staged = (|| {
                 self.stage_copy(work.fd(), &tmp, src_parent.as_fd(), &src_name, &st, data)?;
-                let origin = node.ino().to_le_bytes();
-                xattr::set(
-                    Target::Child(work.fd(), &tmp),
-                    OsStr::new(self.cfg.origin_xattr()),
-                    &origin,
-                    0,
-                )?;
-                if group {
-                    self.index_staged_copy(work.fd(), &tmp, node.ino(), st.st_nlink, 1)?;
+                self.stamp_origin(work.fd(), &tmp, src_layer, &src_path, node.ino())?;
+                if let Some(group) = &group {
+                    self.index_staged_copy(work.fd(), &tmp, group, st.st_nlink, true)?;
                 }
                 nix::fcntl::renameat(
                     work.fd(),
@@ -109,7 +108,7 @@ impl Union {
         {
             let mut s = node.state_mut();
             s.upper = true;
-            s.indexed = false;
+            s.indexed = None;
         }
         // The parent's index entry now says "in upper" too.
         if let Some(d) = &parent.dir

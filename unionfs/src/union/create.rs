@@ -196,7 +196,7 @@ impl Union {
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
-            indexed: false,
+            indexed: None,
             aliases: Vec::new(),
         });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
@@ -342,7 +342,7 @@ impl Union {
                 lower_dirs: Vec::new(),
                 unlinked: false,
                 metacopy: false,
-                indexed: false,
+                indexed: None,
                 aliases: Vec::new(),
             });
         let attr = self.attr_of(&node, &node.snapshot(), &st);

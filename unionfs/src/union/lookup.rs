@@ -136,7 +136,7 @@ impl Union {
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
-            indexed: false,
+            indexed: None,
             aliases: Vec::new(),
         };
         let upper_path = if entry.upper {
@@ -188,10 +188,12 @@ impl Union {
             && entry.kind == libc::S_IFREG
             && st.st_nlink > 1
             && let Some(index) = self.layers.index_idx()
+            && let Some(layer) = state.lower
+            && let Some(group) = self.group_of(layer, &state.lower_path)
         {
-            match self.stat_in(index, Path::new(&super::index_name(ino))) {
+            match self.stat_in(index, Path::new(&group)) {
                 Ok(indexed) => {
-                    state.indexed = true;
+                    state.indexed = Some(group);
                     indexed
                 }
                 Err(_) => st,
@@ -253,8 +255,29 @@ impl Union {
         } else {
             Target::Child(std::os::fd::AsFd::as_fd(&parent), &name)
         };
-        let v = xattr::get(target, self.cfg.origin_xattr()).ok()??;
-        Some(u64::from_le_bytes(v.get(..8)?.try_into().ok()?))
+        if let Some(v) = xattr::get(target, self.cfg.origin_xattr()).ok()? {
+            return Some(u64::from_le_bytes(v.get(..8)?.try_into().ok()?));
+        }
+        let fb = xattr::get(target, self.cfg.kernel_origin_xattr()).ok()??;
+        self.origin_ino(&fb)
+    }
+
+    /// The union inode number of the lower file an overlayfs origin handle names (as
+    /// overlayfs reports a copied-up file's number: that of its origin).
+    pub(crate) fn origin_ino(&self, fb: &[u8]) -> Option<u64> {
+        let uuid = crate::sys::handle::origin_uuid(fb)?;
+        self.layers
+            .lower_indexes()
+            .filter(|&l| self.layers.get(l).uuid == uuid)
+            .find_map(|l| {
+                let fd = crate::sys::handle::open_origin(
+                    std::os::fd::AsFd::as_fd(&self.layers.get(l).real),
+                    fb,
+                )
+                .ok()?;
+                let st = sys::stat_fd(std::os::fd::AsFd::as_fd(&fd)).ok()?;
+                Some(self.layers.map_ino(st.st_dev, st.st_ino))
+            })
     }
 
     /// The lower layers in which `path` is a directory, cut at the first opaque one.
@@ -327,7 +350,7 @@ impl Union {
             }
         }
         if node.kind() == libc::S_IFREG
-            && ((st.st_nlink >= 2 && state.upper) || state.indexed)
+            && ((st.st_nlink >= 2 && state.upper) || state.indexed.is_some())
             && self.layers.index_idx().is_some()
             && let Ok((layer, path)) = self.top_location(node, state)
             && let Ok((dir, name)) = self.open_parent(layer, &path)

@@ -74,13 +74,19 @@ impl UnionConfig {
         }
     }
 
-    /// The xattr on an upper copy of a lower hard-link group: "LOWER_NLINK CONSUMED",
-    /// the group's size below and how many of its lower names no longer count there
-    /// (copied up or deleted), from which the merged link count follows.
+    /// The merged link count of an indexed hard-link group (overlayfs' `overlay.nlink`).
     pub fn nlink_xattr(&self) -> &'static str {
         match self.whiteout {
-            WhiteoutFormat::Kernel => "trusted.overlay.unionfs.nlink",
-            WhiteoutFormat::Oci => "user.overlay.unionfs.nlink",
+            WhiteoutFormat::Kernel => "trusted.overlay.nlink",
+            WhiteoutFormat::Oci => "user.overlay.nlink",
+        }
+    }
+
+    /// Overlayfs' record of where a copied-up entry came from (a file handle).
+    pub fn kernel_origin_xattr(&self) -> &'static str {
+        match self.whiteout {
+            WhiteoutFormat::Kernel => "trusted.overlay.origin",
+            WhiteoutFormat::Oci => "user.overlay.origin",
         }
     }
 
@@ -213,7 +219,7 @@ impl Union {
             lower_dirs,
             unlinked: false,
             metacopy: false,
-            indexed: false,
+            indexed: None,
             aliases: Vec::new(),
         };
         let top = layers.get(0);
@@ -315,9 +321,9 @@ impl Union {
         if state.upper {
             return Ok((self.upper_idx()?, self.path_of(node)));
         }
-        if state.indexed {
+        if let Some(group) = &state.indexed {
             let index = self.layers.index_idx().ok_or(Errno::ESTALE)?;
-            return Ok((index, PathBuf::from(index_name(node.ino()))));
+            return Ok((index, PathBuf::from(group)));
         }
         if node.is_dir() {
             let layer = *state.lower_dirs.first().ok_or(Errno::ESTALE)?;
@@ -343,9 +349,4 @@ impl Union {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
-}
-
-/// The name of a hard-link group's entry in the index: its inode number in hex.
-pub(crate) fn index_name(ino: u64) -> String {
-    format!("{ino:x}")
 }

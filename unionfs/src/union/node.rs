@@ -41,7 +41,7 @@ pub struct NodeState {
     pub lower_dirs: Vec<LayerIdx>,
     /// A name of a lower hard-link group whose upper copy lives in the hard-link index:
     /// content and attributes come from there until this name itself is copied up.
-    pub indexed: bool,
+    pub indexed: Option<String>,
     /// Hidden from the namespace, possibly still open.
     pub unlinked: bool,
     /// The upper copy holds metadata only; the data still lives in `lower`.

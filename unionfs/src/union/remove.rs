@@ -94,7 +94,12 @@ impl Union {
                 st.lower_path = lower_path;
             }
             st.metacopy &= upper;
-            st.indexed = !upper && node.kind() == libc::S_IFREG && self.group_indexed(node.ino());
+            st.indexed = match (upper, st.lower) {
+                (false, Some(layer)) if node.kind() == libc::S_IFREG => self
+                    .group_of(layer, &st.lower_path)
+                    .filter(|g| self.group_indexed(g)),
+                _ => None,
+            };
         }
     }
 
@@ -157,7 +162,7 @@ impl Union {
         let path = pnode.snapshot().lower_path.join(name);
         let st = self.stat_in(layer, &path)?;
         if st.st_nlink > 1 {
-            self.group_name_deleted(layer, &path, self.layers.map_ino(st.st_dev, st.st_ino))?;
+            self.group_name_deleted(layer, &path)?;
         }
         Ok(())
     }

@@ -37,9 +37,10 @@ pub enum WorkDirError {
 }
 
 /// Name of the hard-link index inside the workdir: one hard link per copied-up lower
-/// hard-link group, named by the group's inode number, so every name of the group finds
-/// the one upper copy, also after a remount. (Not `index/`: that is kernel overlayfs'.)
-pub const INDEX_DIR: &str = "unionfs-index";
+/// hard-link group, named by the hex of the lower file's origin handle, so every name of
+/// the group finds the one upper copy, also after a remount. Same place and format as
+/// kernel overlayfs' `index=on`.
+pub const INDEX_DIR: &str = "index";
 
 /// The staging area inside the user's workdir.
 #[derive(Debug)]
