@@ -7,12 +7,12 @@
 //! (`redirect_dir=on,index=on`), one by the daemon. A seeded random sequence of
 //! operations is applied to both; every operation's result (Ok or errno) and then the
 //! whole merged views must match after every step. Both are then remounted and compared
-//! again, and finally the daemon's upper layer is mounted under kernel overlayfs and
-//! must give the same view: what the daemon writes is what the kernel reads.
+//! again. A third test adds a last step: the daemon's upper layer mounted under kernel
+//! overlayfs must give the same view (what the daemon writes is what the kernel reads).
 //!
-//! Knobs: `UNIONFS_DIFF_SEEDS=N` (seeds per test, default 16), `UNIONFS_DIFF_STEPS=N`
-//! (operations per seed, default 80), `UNIONFS_DIFF_SEED=S` (run only seed S, to
-//! reproduce a failure); `UNIONFS_DIFF_CONCURRENT_SEEDS=N` (seeds of the concurrent
+//! Knobs: `UNIONFS_DIFF_SEEDS=N` (seeds per test, default 16; 8 for the read-back test),
+//! `UNIONFS_DIFF_STEPS=N` (operations per seed, default 80; 60), `UNIONFS_DIFF_SEED=S`
+//! (run only seed S, in the first test and in the read-back test, to reproduce a failure); `UNIONFS_DIFF_CONCURRENT_SEEDS=N` (seeds of the concurrent
 //! test, default 6), `UNIONFS_DIFF_SERIAL=1` (replay its threads one at a time).
 
 use std::ffi::CString;
@@ -607,8 +607,8 @@ fn views(k: &LayerStack, f: &LayerStack, ctx: &str) -> (Snapshot, Snapshot) {
     (kv, fv)
 }
 
-/// Runs one seed; returns the number of operations applied.
-fn run_seed(seed: u64, steps: u64) -> u64 {
+/// Runs one seed; with `readback`, finally mounts the daemon's upper under the kernel.
+fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
     let template = gen_stack(seed);
     let ks = LayerStack::copy_of(&template);
     let fs_ = LayerStack::copy_of(&template);
@@ -699,6 +699,9 @@ fn run_seed(seed: u64, steps: u64) -> u64 {
     );
     drop(f);
     drop(k);
+    if !readback {
+        return ops;
+    }
     // The daemon's upper under kernel overlayfs.
     let kmnt = fs_.extra_dir("kernel-on-daemon-upper");
     let opts = format!("{},{KERNEL_READS_DAEMON_OPTS}", fs_.overlay_opts());
@@ -720,41 +723,55 @@ fn run_seed(seed: u64, steps: u64) -> u64 {
     ops
 }
 
-fn run_seeds(first: u64) {
-    let steps = env_num("UNIONFS_DIFF_STEPS", 80);
+/// Runs the seeds `first..` (or only `UNIONFS_DIFF_SEED`); `readback` adds the final
+/// kernel-reads-the-daemon's-upper check to each.
+fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool) {
     let seeds: Vec<u64> = match std::env::var("UNIONFS_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
     {
         Some(s) => {
-            if first != 0 {
-                return; // a single reproduced seed runs in the first test only
+            if first == 1000 {
+                return; // a reproduced seed runs once, not in both halves
             }
             vec![s]
         }
-        None => (first..first + env_num("UNIONFS_DIFF_SEEDS", 16)).collect(),
+        None => (first..first + env_num("UNIONFS_DIFF_SEEDS", default_seeds)).collect(),
     };
     let mut total = 0;
     for &seed in &seeds {
-        total += run_seed(seed, steps);
+        total += run_seed(seed, steps, readback);
     }
     println!(
         "differential: {} seeds ({}..), {total} operations compared against kernel overlayfs ({KERNEL_OPTS}), \
-         views compared after every step, after a remount and with the daemon's upper under the kernel",
+         views compared after every step and after a remount{}",
         seeds.len(),
-        seeds.first().copied().unwrap_or(0)
+        seeds.first().copied().unwrap_or(0),
+        if readback {
+            ", then the daemon's upper read by the kernel"
+        } else {
+            ""
+        }
     );
 }
 
 // Two tests so the seeds run on two threads.
 #[test]
 fn differential_seeds_from_0() {
-    run_seeds(0);
+    run_seeds(0, 16, env_num("UNIONFS_DIFF_STEPS", 80), false);
 }
 
 #[test]
 fn differential_seeds_from_1000() {
-    run_seeds(1000);
+    run_seeds(1000, 16, env_num("UNIONFS_DIFF_STEPS", 80), false);
+}
+
+/// What the daemon writes is what the kernel reads: after the random operations, the
+/// daemon's upper (and workdir, with its index) mounted under kernel overlayfs gives the
+/// reference view. Separate from the two tests above so each property fails on its own.
+#[test]
+fn differential_kernel_reads_the_daemons_upper() {
+    run_seeds(2000, 8, env_num("UNIONFS_DIFF_STEPS", 60), true);
 }
 
 // ---------------------------------------------------------------------------------

@@ -148,10 +148,10 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     result
 }
 
-fn record_times(
-    path: &Path,
-    out: &mut Vec<(std::path::PathBuf, (i64, i64), (i64, i64))>,
-) -> io::Result<()> {
+/// A path with its (atime, mtime), each as (seconds, nanoseconds).
+type Times = (std::path::PathBuf, (i64, i64), (i64, i64));
+
+fn record_times(path: &Path, out: &mut Vec<Times>) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(path)?;
     out.push((
