@@ -108,7 +108,17 @@ fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
             "archive names a path outside itself: {rel:?}"
         )));
     }
-    Ok(dir.join(p))
+    // docker's legacy archives link duplicate layers with symlinks, so they are
+    // followed, but the target must still be inside the archive: never a host file.
+    let joined = dir.join(p);
+    let real = fs::canonicalize(&joined).at(&joined)?;
+    let base = fs::canonicalize(dir).at(dir)?;
+    if !real.starts_with(&base) {
+        return Err(Error::Other(format!(
+            "archive path {rel:?} points outside the archive"
+        )));
+    }
+    Ok(real)
 }
 
 /// Whether an unpacked archive is a docker-archive (has `manifest.json`).
