@@ -274,6 +274,10 @@ METHOD = """\
   project. The lower dirs are `data:mods:apt:base` (leftmost on top).
 - Each repetition runs every workload on every filesystem, rotating the filesystem order per repetition;
   each run mounts the stack with a fresh, empty upper and work dir and unmounts it afterwards.
+- Upper and work dirs are not deleted between runs but moved aside and deleted after the last run (and a run
+  started within a minute of such a purge waits first): ext4's inode allocator skips inodes deleted in the last
+  minute, which made creates right after a deletion several times slower (10k creates: 1.0 s, 7.8 s right after
+  deleting 20k files) and would have penalized whichever filesystem ran after a create-heavy run.
 - Before every timed command: `sync`; for the cold workloads also `echo 3 > /proc/sys/vm/drop_caches`. The warm
   workloads run their command once untimed first. Timing is wall-clock of the command alone (a `bash -c`).
 - The two copy-up workloads (`copyup-append`, `chmod-r`) end with `sync -f` of the mount and of the upper dir,
