@@ -619,7 +619,7 @@ fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
     {
         let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("mount kernel overlay");
         let f = FuseMount::mount(&fs_, "");
-        let (kv, fv) = views(&ks, &fs_, "initial");
+        let (kv, fv) = views(&ks, &fs_, &format!("seed {seed}, initial"));
         assert_same_view(
             "kernel",
             &kv,
@@ -689,7 +689,11 @@ fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
     // Remount both and compare again.
     let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("remount kernel overlay");
     let f = FuseMount::mount(&fs_, "");
-    let (kv, fv) = views(&ks, &fs_, "after remount");
+    let (kv, fv) = views(
+        &ks,
+        &fs_,
+        &format!("seed {seed}, after remount\nhistory:\n{}", log.join("\n")),
+    );
     assert_same_view(
         "kernel",
         &kv,
@@ -831,7 +835,7 @@ fn run_concurrent(seed: u64, threads: usize, steps: u64) -> u64 {
     drop(template);
     let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("mount kernel overlay");
     let f = FuseMount::mount(&fs_, "");
-    let (kv, fv) = views(&ks, &fs_, "initial");
+    let (kv, fv) = views(&ks, &fs_, &format!("concurrent seed {seed}, initial"));
     assert_same_view(
         "kernel",
         &kv,
@@ -915,7 +919,11 @@ fn run_concurrent(seed: u64, threads: usize, steps: u64) -> u64 {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let (kv, fv) = views(&ks, &fs_, "after the threads");
+    let (kv, fv) = views(
+        &ks,
+        &fs_,
+        &format!("concurrent seed {seed}, after the threads"),
+    );
     assert_same_view(
         "kernel",
         &kv,
@@ -927,7 +935,7 @@ fn run_concurrent(seed: u64, threads: usize, steps: u64) -> u64 {
     drop(k);
     let _k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("remount kernel overlay");
     let _f = FuseMount::mount(&fs_, "");
-    let (kv, fv) = views(&ks, &fs_, "after remount");
+    let (kv, fv) = views(&ks, &fs_, &format!("concurrent seed {seed}, after remount"));
     assert_same_view(
         "kernel",
         &kv,
