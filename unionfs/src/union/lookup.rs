@@ -300,11 +300,13 @@ impl Union {
     /// For a redirected directory: which lower layers hold `path` as a directory.
     fn probe_lower_dirs(&self, path: &Path, layers: Vec<LayerIdx>) -> SysResult<Vec<LayerIdx>> {
         let mut found = Vec::new();
+        // As overlayfs follows a redirect: a layer without the path is skipped; a
+        // non-directory anywhere on it (a file, a whiteout, a symlink) ends the search.
         for layer in layers {
-            match self.stat_in(layer, path) {
-                Ok(st) if sys::is_dir(&st) => found.push(layer),
-                Ok(_) => break,
-                Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+            match dirindex::open_layer_dir(&self.layers, layer, path) {
+                Ok(_) => found.push(layer),
+                Err(Errno::ENOENT) => continue,
+                Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => break,
                 Err(e) => return Err(e),
             }
         }
