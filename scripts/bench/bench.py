@@ -373,36 +373,22 @@ class Runner:
         print(f"{tag} FAILED: {msg}", flush=True)
 
 
-def main(argv):
-    a = parse_args(argv)
-    if os.geteuid() != 0:
-        sys.exit("bench: must run as root (it mounts and drops caches)")
-    size = "quick" if a.quick else "full"
-    layers_dir = os.path.join(a.stack, "layers")
-    layer_names = [f"data-{size}", "mods", "apt", "base"]
-    for n in layer_names:
+def load_stack(stack, size):
+    """The lower dirs (top first), their names, the manifest and reference hashes of a built stack."""
+    layers_dir = os.path.join(stack, "layers")
+    names = [f"data-{size}", "mods", "apt", "base"]
+    for n in names:
         if not os.path.exists(os.path.join(layers_dir, f"{n}.done")):
             sys.exit(f"bench: layer {n} is not built in {layers_dir}; run scripts/bench.sh, which builds it")
-    lowers = [os.path.join(layers_dir, n) for n in layer_names]
     data = os.path.join(layers_dir, f"data-{size}", "bench")
     with open(os.path.join(data, "MANIFEST.json")) as f:
         manifest = json.load(f)
     refs = {"big_first_mib": workloads.file_sha256(os.path.join(data, "big.bin"), 1 << 20)}
+    return layers_dir, names, manifest, refs
 
-    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    runs = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs")
-    os.makedirs(runs, exist_ok=True)
-    wait_after_purge(runs)
-    run_root = os.path.join(runs, f"{stamp}-{os.getpid()}")
-    os.makedirs(run_root)
-    index_build = build_index(a, lowers, run_root)
 
-    wls = select_workloads(a.only)
-    fses, skipped = make_filesystems(a)
-    if not fses:
-        sys.exit("bench: no filesystem to measure")
-    res = report.Results(wls, fses)
-    res.skipped.update(skipped)
+def describe_run(a, fses, index_build):
+    """Machine, date and versions for the report header."""
     meta = {
         "argv": a.argv,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -415,46 +401,8 @@ def main(argv):
     for n in ("unionfsd", "unionfsd-index"):
         if n in meta["versions"] and rev:
             meta["versions"][n] += f" (source: {rev})"
-    if index_build is not None:
-        meta["versions"]["unionfsd-index"] = (meta["versions"].get("unionfsd-index", "") +
-                                              f"; index built by UNIONFSD_INDEX_CMD in {index_build:.2f} s")
-    print(f"bench: {size} stack, {a.reps} repetition(s), {len(wls)} workload(s), "
-          f"filesystems: {', '.join(f.name for f in fses)}; run dir {run_root}", flush=True)
-
-    def on_signal(signum, frame):
-        # Once only: a second signal must not interrupt the unmounting below.
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        print(f"bench: interrupted by signal {signum}; unmounting", flush=True)
-        raise SystemExit(128 + signum)
-
-    # Installed explicitly: started in the background by bench.sh, SIGINT would be ignored.
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    runner = Runner(lowers, manifest, refs, run_root, res, perf=a.perf, timeout=a.timeout)
-    t_start = time.monotonic()
-    try:
-        for rep in range(a.reps):
-            k = rep % len(fses)
-            order = fses[k:] + fses[:k]
-            for w in wls:
-                for fs in order:
-                    if fs.name in res.skipped:
-                        continue
-                    runner.run(w, fs, rep, a.reps)
-    finally:
-        fsdrivers.unmount_all()
-        for p in fsdrivers.mounts_under(run_root):
-            fsdrivers.force_unmount(p)
-        if not fsdrivers.mounts_under(run_root):
-            runner.purge()
-            prune_runs(runs, keep=10)
-
-    measured = [f for f in fses if any(k[1] == f.name for k in list(res.times) + list(res.failures))]
-    res.fses = measured or fses
-    meta["elapsed_min"] = (time.monotonic() - t_start) / 60
-    meta["load_end"] = report.machine_info().get("load", "?")
-    meta["stack_desc"] = stack_description(layers_dir, layer_names)
+    if index_build is not None and "unionfsd-index" in meta["versions"]:
+        meta["versions"]["unionfsd-index"] += f"; index built by UNIONFSD_INDEX_CMD in {index_build:.2f} s"
     label = []
     if a.quick:
         label.append("QUICK RUN (small sizes) — a smoke test of the script, not a measurement")
@@ -465,7 +413,45 @@ def main(argv):
     if a.perf:
         label.append("PROFILED: timings perturbed by perf")
     meta["label"] = "; ".join(label)
+    return meta
 
+
+def install_signal_handlers():
+    """INT, TERM and HUP end the run through the normal cleanup (unmount everything)."""
+
+    def on_signal(signum, frame):
+        # Once only: a second signal must not interrupt the unmounting.
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        print(f"bench: interrupted by signal {signum}; unmounting", flush=True)
+        raise SystemExit(128 + signum)
+
+    # Installed explicitly: started in the background by bench.sh, SIGINT would be ignored.
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+
+def run_all(runner, wls, fses, reps, runs):
+    """Every repetition runs every workload on every filesystem, rotating the filesystem order."""
+    try:
+        for rep in range(reps):
+            k = rep % len(fses)
+            order = fses[k:] + fses[:k]
+            for w in wls:
+                for fs in order:
+                    if fs.name not in runner.res.skipped:
+                        runner.run(w, fs, rep, reps)
+    finally:
+        fsdrivers.unmount_all()
+        for p in fsdrivers.mounts_under(runner.run_root):
+            fsdrivers.force_unmount(p)
+        if not fsdrivers.mounts_under(runner.run_root):
+            runner.purge()
+            prune_runs(runs, keep=10)
+
+
+def write_results(a, res, meta, run_root):
+    """Prints the table and mismatches, saves results.json, writes BENCHMARKS.md; returns the exit status."""
     print()
     print(report.terminal_table(res))
     problems = res.problems + [(w, f, "-", m) for w, f, m in res.mismatches()]
@@ -490,6 +476,44 @@ def main(argv):
         print(f"bench: flat profiles in {run_root}/perf/*.txt (perf report -i FILE.data for call graphs)")
     print(f"bench: outputs and logs in {run_root}")
     return 1 if problems or res.failures else 0
+
+
+def main(argv):
+    a = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("bench: must run as root (it mounts and drops caches)")
+    size = "quick" if a.quick else "full"
+    layers_dir, layer_names, manifest, refs = load_stack(a.stack, size)
+    lowers = [os.path.join(layers_dir, n) for n in layer_names]
+
+    runs = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs")
+    os.makedirs(runs, exist_ok=True)
+    wait_after_purge(runs)
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    run_root = os.path.join(runs, f"{stamp}-{os.getpid()}")
+    os.makedirs(run_root)
+    index_build = build_index(a, lowers, run_root)
+
+    wls = select_workloads(a.only)
+    fses, skipped = make_filesystems(a)
+    if not fses:
+        sys.exit("bench: no filesystem to measure")
+    res = report.Results(wls, fses)
+    res.skipped.update(skipped)
+    meta = describe_run(a, fses, index_build)
+    print(f"bench: {size} stack, {a.reps} repetition(s), {len(wls)} workload(s), "
+          f"filesystems: {', '.join(f.name for f in fses)}; run dir {run_root}", flush=True)
+
+    install_signal_handlers()
+    runner = Runner(lowers, manifest, refs, run_root, res, perf=a.perf, timeout=a.timeout)
+    t_start = time.monotonic()
+    run_all(runner, wls, fses, a.reps, runs)
+
+    res.fses = [f for f in fses if any(k[1] == f.name for k in list(res.times) + list(res.failures))] or fses
+    meta["elapsed_min"] = (time.monotonic() - t_start) / 60
+    meta["load_end"] = report.machine_info().get("load", "?")
+    meta["stack_desc"] = stack_description(layers_dir, layer_names)
+    return write_results(a, res, meta, run_root)
 
 
 if __name__ == "__main__":

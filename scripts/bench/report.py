@@ -242,7 +242,8 @@ def markdown(res, meta):
     fuse = [f.name for f in res.fses if f.kind == "fuse"]
     if fuse:
         out += ["", "## Peak RSS of the FUSE daemons", ""]
-        out.append("VmHWM from /proc/PID/status, sampled just before unmounting; the largest over the repetitions.")
+        out.append("VmHWM from /proc/PID/status, sampled right after the timed command (before the checks and the "
+                   "unmount); the largest over the repetitions.")
         out.append("")
         rows = []
         for w in res.workloads:
