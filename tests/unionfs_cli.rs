@@ -143,7 +143,7 @@ fn root_defaults_allow_other_default_permissions_suid_dev() {
 }
 
 #[test]
-fn nodev_and_noexec_are_honoured() {
+fn nodev_noexec_and_nosuid_are_honoured() {
     let s = simple_stack();
     layers::mknod(
         &s.lower(0).join("null"),
@@ -152,7 +152,14 @@ fn nodev_and_noexec_are_honoured() {
     )
     .expect("mknod");
     layers::file(&s.lower(0).join("script"), b"#!/bin/sh\nexit 0\n", 0o755).expect("script");
-    let _m = FuseMount::mount(&s, "nodev,noexec");
+    let _m = FuseMount::mount(&s, "nodev,noexec,nosuid");
+    let mi = mounts_at(&s.mnt).pop().expect("mounted");
+    for flag in ["nodev", "noexec", "nosuid"] {
+        assert!(
+            mi.mount_options.split(',').any(|x| x == flag),
+            "{flag} not applied: {mi:?}"
+        );
+    }
     assert_eq!(
         errno_of(fs::write(s.m("null"), b"x")),
         Some(libc::EACCES),
@@ -479,6 +486,26 @@ fn workdir_inside_upperdir_is_refused() {
         inside.display()
     );
     assert_refused(&o(&opts), &s.mnt, &["workdir"]);
+}
+
+#[test]
+fn upperdir_without_workdir_is_refused() {
+    let s = simple_stack();
+    let opts = format!("lowerdir={},upperdir={}", s.lowerdir(), s.upper.display());
+    assert_refused(&o(&opts), &s.mnt, &["workdir"]);
+}
+
+#[test]
+fn nonexistent_upperdir_is_refused() {
+    let s = simple_stack();
+    let missing = s.root().join("no-such-upper");
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        s.lowerdir(),
+        missing.display(),
+        s.work.display()
+    );
+    assert_refused(&o(&opts), &s.mnt, &[&missing.to_string_lossy()]);
 }
 
 #[test]
