@@ -61,12 +61,14 @@ fi
 
 # Whatever happens, leave no mount behind under the cache (the driver unmounts
 # its own; this catches a driver killed hard).
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
     local p
     [ -r /proc/self/mountinfo ] || return 0
-    for p in $(awk -v c="$cache/" 'index($5, c) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-        umount "$p" 2>/dev/null || umount -l "$p" 2>/dev/null || true
-    done
+    awk -v c="$cache/" 'index($5, c) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+        while read -r p; do
+            umount -c "$p" 2>/dev/null || umount -c -l "$p" 2>/dev/null || true
+        done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP

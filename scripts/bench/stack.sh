@@ -65,7 +65,7 @@ finish_layer() {
     local name=$1
     cleanup
     rm -rf "$layers/$name.tmp.work" "$layers/$name.mnt"
-    rm -rf "$layers/$name"
+    rm -rf "${layers:?}/${name:?}"
     mv "$layers/$name.tmp" "$layers/$name"
     sync -f "$layers"
     touch "$layers/$name.done"
