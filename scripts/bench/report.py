@@ -60,7 +60,8 @@ class Results:
                 if len(set(fps)) > 1:
                     out.append((w.name, n, f"differs between repetitions: {sorted(set(fps))}"))
                 if n != ref_fs and fps[0] != ref:
-                    out.append((w.name, n, f"result {fps[0]} differs from {ref_fs}'s {ref}"))
+                    out.append((w.name, n, f"result {fps[0]} differs from {ref_fs}'s {ref} (diff the run dir's "
+                                           f"out/{w.name}.{ref_fs}.txt.check and out/{w.name}.{n}.txt.check)"))
         return out
 
     def flagged(self):

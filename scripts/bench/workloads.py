@@ -29,6 +29,11 @@ class Ctx:
     refs: dict
     first_rep: bool
 
+    def save(self, lines):
+        """Keeps what the fingerprint was computed from, so a mismatch can be diffed across filesystems."""
+        with open(self.out + ".check", "w", errors="surrogateescape") as f:
+            f.write("\n".join(lines) + "\n")
+
 
 @dataclass
 class Workload:
@@ -129,6 +134,7 @@ def check_walk(ctx):
             else:
                 norm.append(f"{y} {p} {mode} {uid} {gid} {size} {int(float(mtime))} {target}")
     norm.sort()
+    ctx.save(norm)
     problems = [f"whiteout visible: {p}" for p in _whiteout_leaks(rows, 0, 1)[:5]]
     if not any(r[1] == "bench/MANIFEST.json" for r in rows):
         problems.append("walk did not reach bench/MANIFEST.json")
@@ -144,6 +150,7 @@ def check_ls(ctx):
         problems.append(f"ls -l printed {len(lines)} lines, expected {want}")
     # The "total" line sums st_blocks, which each filesystem may report its own way.
     body = [l for l in lines if not l.startswith("total ")]
+    ctx.save(body)
     return f"{len(body)} lines #{_h(body)}", problems
 
 
@@ -159,6 +166,7 @@ def check_read_all(ctx):
             if p == big or not stat.S_ISREG(os.lstat(p).st_mode):
                 continue
             lines.append(f"{os.path.relpath(p, ctx.mnt)} {file_sha256(p)}")
+    ctx.save(lines)
     return f"{len(lines)} files #{_h(lines)}", []
 
 
@@ -226,6 +234,7 @@ def check_rm(ctx):
 
 def check_untar(ctx):
     lines = tree_listing(os.path.join(ctx.mnt, "untarred"), content=True)
+    ctx.save(lines)
     problems = []
     if len(lines) != ctx.manifest["untar_entries"]:
         problems.append(f"{len(lines)} entries extracted, expected {ctx.manifest['untar_entries']}")
@@ -234,6 +243,7 @@ def check_untar(ctx):
 
 def check_chmod(ctx):
     lines = tree_listing(os.path.join(ctx.mnt, "usr", "share"))
+    ctx.save(lines)
     problems = []
     not_gw = [l.split()[1] for l in lines if l[0] in "df" and not int(l.split()[2], 8) & 0o020]
     if not_gw:
