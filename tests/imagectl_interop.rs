@@ -152,6 +152,37 @@ fn layouts_and_registry_images_written_by_skopeo_pull_with_the_same_digests() {
     assert_eq!(v["Descriptor"]["digest"], remote["Digest"]);
     assert_eq!(v["Id"], ctl.inspect("busybox")["Id"]);
 
+    // Docker's v2 schema 2 (what docker push writes): pulled byte for byte, pushed on.
+    let v2 = reg.repo("sk/v2s2:1");
+    skopeo(&[
+        "copy",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:bb", layout.display()),
+        &format!("docker://{v2}"),
+    ]);
+    let remote = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{v2}"),
+    ]));
+    other.ok(&["pull", &v2]);
+    let v = other.inspect(&v2);
+    assert_eq!(v["Descriptor"]["digest"], remote["Digest"]);
+    assert_eq!(
+        v["Descriptor"]["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let v2b = reg.repo("ic/v2s2:again");
+    other.ok(&["push", &v2, &v2b]);
+    let again = json(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{v2b}"),
+    ]));
+    assert_eq!(again["Digest"], remote["Digest"]);
+
     // And what imagectl pushes, skopeo reads with the same digest.
     let dest2 = reg.repo("ic/busybox:2");
     ctl.ok(&["push", "busybox", &dest2]);

@@ -307,3 +307,54 @@ fn concurrent_imports_share_one_layer() {
     assert_eq!(ctl.layers().len(), 1);
     ctl.assert_blobs_intact();
 }
+
+#[test]
+fn import_from_stdin_and_save_load_through_pipes() {
+    let ctl = Imagectl::new();
+    let tar = TarBuilder::new()
+        .dir("etc/")
+        .file("etc/hostname", b"piped\n")
+        .finish();
+    let mut child = ctl
+        .command()
+        .args(["import", "-", "piped:1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&tar).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(ctl.inspect("piped:1")["Id"], id);
+
+    // save to stdout | load from stdin, into another store.
+    let saved = ctl.command().args(["save", "piped:1"]).output().unwrap();
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let other = Imagectl::new();
+    let mut child = other
+        .command()
+        .args(["load"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&saved.stdout).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Loaded image: piped:1"));
+    assert_eq!(other.inspect("piped:1")["Id"], id);
+    assert!(other.tmp_entries().is_empty());
+}
