@@ -235,3 +235,39 @@ fn basic_auth_registry_needs_login() {
     );
     assert_eq!(other.inspect(&dest)["Id"], ctl.inspect("busybox")["Id"]);
 }
+
+#[test]
+fn concurrent_pulls_into_one_store_agree() {
+    let reg = Registry::start();
+    let src = Imagectl::new();
+    import_busybox(&src, "busybox");
+    src.ok(&["push", "busybox", &reg.repo("bb:1")]);
+    let ctl = Imagectl::new();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            ctl.command()
+                .args(["pull", "-q", &reg.repo("bb:1")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(ctl.layers().len(), 1);
+    assert_eq!(
+        ctl.inspect(&reg.repo("bb:1"))["Id"],
+        src.inspect("busybox")["Id"]
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(ctl.root.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    ctl.assert_blobs_intact();
+}
