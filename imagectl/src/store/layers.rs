@@ -5,7 +5,7 @@
 //! two processes unpacking the same layer at once both succeed (the second rename loses
 //! and its copy is thrown away).
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -214,17 +214,23 @@ impl Store {
     /// Adds a layer from a directory tree (a rootfs, or an upper dir with on-disk
     /// whiteouts, which become OCI whiteouts in the tar).
     pub fn add_layer_dir(&self, dir: &Path, parent: Option<&Digest>) -> Result<NewLayer> {
-        let tmp_dir = self.root.join("tmp");
-        let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).at(&tmp_dir)?;
-        let w = layer::pack_dir(
-            dir,
-            io::BufWriter::new(tmp.reopen().at(tmp.path().to_path_buf())?),
-        )?;
-        w.into_inner()
-            .map_err(|e| Error::Other(format!("writing layer tar: {}", e.error())))?
-            .sync_all()
-            .at(tmp.path().to_path_buf())?;
-        let f = File::open(tmp.path()).at(tmp.path().to_path_buf())?;
-        self.add_layer_tar(io::BufReader::new(f), parent)
+        // Packing and unpacking run at once, joined by a pipe: no temp tar on disk.
+        let (reader, writer) = io::pipe().at(dir)?;
+        std::thread::scope(|s| {
+            let packer = s.spawn(move || -> Result<()> {
+                let w = layer::pack_dir(dir, io::BufWriter::with_capacity(1 << 20, writer))?;
+                w.into_inner()
+                    .map_err(|e| Error::Other(format!("writing layer tar: {}", e.error())))?;
+                Ok(())
+            });
+            let added = self.add_layer_tar(io::BufReader::with_capacity(1 << 20, reader), parent);
+            let packed = packer
+                .join()
+                .map_err(|_| Error::Other("layer packer panicked".into()))?;
+            // A packing error ends the stream early, which could pass for a short tar:
+            // it is the error to report.
+            packed?;
+            added
+        })
     }
 }
