@@ -20,7 +20,7 @@
 # into $BENCH_CACHE/cargo), UNIONFSD_INDEX=path of an index file for the stack, or
 # UNIONFSD_INDEX_CMD='shell command' that writes the stack's index to $INDEX for the
 # lower dirs in $LOWERDIR (colon-separated, top first); either enables the unionfsd-index
-# filesystem (unionfsd with -o index=FILE).
+# filesystem (unionfsd with -o index=FILE; UNIONFSD_INDEX_OPTION=NAME changes the option's name).
 # Writes the table to BENCHMARKS.md; exits non-zero if any result failed its check.
 set -euo pipefail
 
@@ -106,7 +106,8 @@ fi
 # script alone reaches it too; it unmounts everything before exiting.
 python3 "$bench_dir/bench.py" --stack "$stack" --unionfsd "$unionfsd" \
     --fuse-overlayfs "${FUSE_OVERLAYFS:-fuse-overlayfs}" --fuse-overlayfs2 "$fo2" \
-    --unionfsd-index "${UNIONFSD_INDEX:-}" --unionfsd-index-cmd "${UNIONFSD_INDEX_CMD:-}" --argv="${args[*]}" "${args[@]}" &
+    --unionfsd-index "${UNIONFSD_INDEX:-}" --unionfsd-index-cmd "${UNIONFSD_INDEX_CMD:-}" \
+    --unionfsd-index-option "${UNIONFSD_INDEX_OPTION:-index}" --argv="${args[*]}" "${args[@]}" &
 driver=$!
 trap 'kill -TERM "$driver" 2>/dev/null || true' INT TERM HUP
 set +e

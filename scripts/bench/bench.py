@@ -48,6 +48,7 @@ def parse_args(argv):
     p.add_argument("--fuse-overlayfs2", dest="fuse_overlayfs2", default="", help=argparse.SUPPRESS)
     p.add_argument("--unionfsd-index", dest="unionfsd_index", default="", help=argparse.SUPPRESS)
     p.add_argument("--unionfsd-index-cmd", dest="unionfsd_index_cmd", default="", help=argparse.SUPPRESS)
+    p.add_argument("--unionfsd-index-option", dest="unionfsd_index_option", default="index", help=argparse.SUPPRESS)
     p.add_argument("--argv", default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps is None:
@@ -73,8 +74,8 @@ def make_filesystems(a):
         "fuse-overlayfs2": lambda: fsdrivers.FuseOverlay("fuse-overlayfs2", "fuse-overlayfs from crates.io", a.fuse_overlayfs2),
         "unionfsd": lambda: fsdrivers.FuseOverlay("unionfsd", "unionfsd (this repo), no index file", a.unionfsd),
         "unionfsd-index": lambda: fsdrivers.FuseOverlay(
-            "unionfsd-index", "unionfsd (this repo) with -o index=FILE", a.unionfsd,
-            extra_opts=f"index={a.unionfsd_index}" if a.unionfsd_index else ""),
+            "unionfsd-index", f"unionfsd (this repo) with -o {a.unionfsd_index_option}=FILE", a.unionfsd,
+            extra_opts=f"{a.unionfsd_index_option}={a.unionfsd_index}" if a.unionfsd_index else ""),
     }
     out, skipped = [], {}
     for n in [x for x in ALL_FS if x in wanted]:
@@ -488,7 +489,8 @@ def main(argv):
 
     runs = os.path.join(os.path.dirname(a.stack.rstrip("/")), "runs")
     os.makedirs(runs, exist_ok=True)
-    wait_after_purge(runs)
+    if not a.quick:  # a smoke test need not wait for ext4
+        wait_after_purge(runs)
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
     run_root = os.path.join(runs, f"{stamp}-{os.getpid()}")
     os.makedirs(run_root)
