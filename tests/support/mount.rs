@@ -82,10 +82,14 @@ pub struct LayerStack {
 impl LayerStack {
     /// A fresh stack with `lowers` empty lower layers.
     pub fn new(lowers: usize) -> Self {
-        let dir = tempfile::Builder::new()
+        let mut dir = tempfile::Builder::new()
             .prefix("unionfs-test-")
             .tempdir()
             .expect("create temp dir for a layer stack");
+        // For debugging a failure: keep the layers (upper, work, lowers) after the test.
+        if std::env::var_os("UNIONFS_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+        }
         let root = dir.path().to_path_buf();
         // Traversable by every user: pjdfstest and permission tests switch uids.
         fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
