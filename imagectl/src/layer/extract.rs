@@ -482,8 +482,8 @@ impl Extractor {
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let h = entry.header();
-                let major = h.device_major()?.unwrap_or(0) as u64;
-                let minor = h.device_minor()?.unwrap_or(0) as u64;
+                let major = h.device_major().ok().flatten().unwrap_or(0) as u64;
+                let minor = h.device_minor().ok().flatten().unwrap_or(0) as u64;
                 let sflag = match kind {
                     EntryType::Char => SFlag::S_IFCHR,
                     EntryType::Block => SFlag::S_IFBLK,
@@ -724,5 +724,62 @@ mod tests {
             assert!(md.file_type().is_char_device());
             assert_eq!(md.rdev(), 0);
         }
+    }
+
+    #[test]
+    fn keeps_owner_mode_mtime_xattrs_and_device_nodes() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // ownership and device nodes need root
+        }
+        let mut b = tar::Builder::new(Vec::new());
+        // A PAX header carrying an xattr for the next entry.
+        let rec = b"SCHILY.xattr.user.test=hello\n";
+        let body = format!("{} ", rec.len() + 3).into_bytes();
+        let mut data = body.clone();
+        data.extend_from_slice(rec);
+        assert_eq!(data.len(), rec.len() + 3);
+        let mut x = tar::Header::new_ustar();
+        x.set_entry_type(EntryType::XHeader);
+        x.set_path("PaxHeaders/f").unwrap();
+        x.set_size(data.len() as u64);
+        x.set_mode(0o644);
+        x.set_cksum();
+        b.append(&x, &data[..]).unwrap();
+        let mut f = header("f", EntryType::Regular, 2);
+        f.set_uid(1234);
+        f.set_gid(5678);
+        f.set_mode(0o4750);
+        f.set_mtime(1_234_567);
+        f.set_cksum();
+        b.append(&f, &b"hi"[..]).unwrap();
+        let mut c = header("null", EntryType::Char, 0);
+        c.set_device_major(1).unwrap();
+        c.set_device_minor(3).unwrap();
+        c.set_cksum();
+        b.append(&c, &b""[..]).unwrap();
+        b.append(&header("fifo", EntryType::Fifo, 0), &b""[..])
+            .unwrap();
+        let t = b.into_inner().unwrap();
+        let (d, r) = run(&t);
+        r.unwrap();
+        let md = std::fs::metadata(d.path().join("f")).unwrap();
+        assert_eq!((md.uid(), md.gid()), (1234, 5678));
+        assert_eq!(md.mode() & 0o7777, 0o4750);
+        assert_eq!(md.mtime(), 1_234_567);
+        let mut buf = [0u8; 16];
+        let p = std::ffi::CString::new(d.path().join("f").to_str().unwrap()).unwrap();
+        let n = std::ffi::CString::new("user.test").unwrap();
+        let len =
+            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(&buf[..len.max(0) as usize], b"hello");
+        let null = std::fs::symlink_metadata(d.path().join("null")).unwrap();
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));
+        assert!(
+            std::fs::symlink_metadata(d.path().join("fifo"))
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
     }
 }

@@ -202,3 +202,61 @@ fn write_xattrs<W: Write>(b: &mut tar::Builder<W>, path: &Path, rel: &Path) -> i
     h.set_cksum();
     b.append(&h, &data[..])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn on_disk_whiteouts_become_oci_entries_and_round_trip() {
+        let root = nix::unistd::geteuid().is_root();
+        let format = if root {
+            whiteout::WhiteoutFormat::Kernel
+        } else {
+            whiteout::WhiteoutFormat::Oci
+        };
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir(src.path().join("d")).unwrap();
+        fs::write(src.path().join("d/keep"), "k").unwrap();
+        fs::write(src.path().join("f"), "f").unwrap();
+        fs::hard_link(src.path().join("f"), src.path().join("f2")).unwrap();
+        whiteout::create_whiteout(src.path(), OsStr::new("gone"), format).unwrap();
+        whiteout::mark_opaque(&src.path().join("d"), format).unwrap();
+
+        let tar = pack_dir(src.path(), Vec::new()).unwrap();
+        let mut names = Vec::new();
+        let mut ar = tar::Archive::new(&tar[..]);
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            names.push((
+                e.path().unwrap().to_string_lossy().into_owned(),
+                e.header().entry_type(),
+            ));
+        }
+        let has = |n: &str| names.iter().any(|(x, _)| x.trim_end_matches('/') == n);
+        assert!(has(".wh.gone"), "{names:?}");
+        assert!(has("d/.wh..wh..opq"), "{names:?}");
+        assert!(has("d/keep") && has("f"), "{names:?}");
+        assert!(!has("gone"), "{names:?}");
+        assert!(
+            names
+                .iter()
+                .any(|(n, t)| n == "f2" && *t == EntryType::Link),
+            "{names:?}"
+        );
+
+        // Extracting it again gives the on-disk forms back.
+        let dst = tempfile::tempdir().unwrap();
+        crate::layer::extract_layer(
+            &tar[..],
+            dst.path(),
+            &crate::layer::ExtractOptions::for_current_user(),
+        )
+        .unwrap();
+        assert!(whiteout::is_whiteout(dst.path(), OsStr::new("gone")).unwrap());
+        assert!(whiteout::is_opaque(&dst.path().join("d")).unwrap());
+        // Same tree, same tar: packing is deterministic.
+        assert_eq!(pack_dir(src.path(), Vec::new()).unwrap(), tar);
+    }
+}
