@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod fuse;
 pub mod layer;
 pub mod options;
+pub mod pindex;
 pub mod sys;
 pub mod union;
 pub mod whiteout;
