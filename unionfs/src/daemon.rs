@@ -121,7 +121,7 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
     if let Some(t) = args.timeout {
         timeouts.lower = std::time::Duration::from_secs(t);
     }
-    Ok(UnionFs::new(union, timeouts))
+    Ok(UnionFs::new(union, timeouts).with_passthrough(args.passthrough.unwrap_or(root)))
 }
 
 /// The `fuser` configuration for a request: mount flags, access and threads.

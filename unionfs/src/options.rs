@@ -46,6 +46,8 @@ pub struct MountArgs {
     pub dev: Option<bool>,
     /// Allow execution.
     pub exec: Option<bool>,
+    /// FUSE passthrough of file I/O (`None`: on as root, where the kernel allows it).
+    pub passthrough: Option<bool>,
     /// Entry and attribute cache time, seconds, for read-only entries.
     pub timeout: Option<u64>,
     /// Print help and exit.
@@ -162,6 +164,14 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
             );
         }
         ("fsname", Some(v)) => args.source = Some(v),
+        ("passthrough", Some(v)) => {
+            args.passthrough = Some(match v.as_str() {
+                "on" | "1" | "yes" => true,
+                "off" | "0" | "no" => false,
+                other => return Err(format!("passthrough={other}: expected on or off")),
+            })
+        }
+        ("passthrough", None) => args.passthrough = Some(true),
         ("subtype", Some(_)) => {}
         ("volatile", None) => args.volatile = true,
         ("ro", None) => args.read_only = true,
@@ -268,6 +278,7 @@ options:
   volatile             no fsync on copy-up (faster; a crash may lose copied data)
   threads=N            serving threads (default 4)
   timeout=SECS         cache time for entries of read-only layers (default 86400)
+  passthrough=on|off   let the kernel do file I/O directly (default on as root)
   ro, allow_other, allow_root, default_permissions, [no]suid, [no]dev, [no]exec
   -f  stay in the foreground      -d  log every request (implies -f)
 ";

@@ -5,6 +5,7 @@
 //! when dropped unanswered), so one bad request never hangs its caller or the mount.
 
 mod convert;
+mod passthrough;
 
 use std::ffi::OsStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -42,16 +43,44 @@ impl Default for Timeouts {
 }
 
 /// The `fuser::Filesystem` over a union.
+///
+/// Files served through the daemon keep the kernel's page cache across opens
+/// (`FOPEN_KEEP_CACHE`): every write reaches a file through this mount, so the cache can
+/// only go stale when the data moves, and copy-up moves it unchanged.
 #[derive(Debug)]
 pub struct UnionFs {
     union: Union,
     timeouts: Timeouts,
+    passthrough: Option<passthrough::Passthrough>,
 }
 
 impl UnionFs {
     /// Wraps a union for serving.
     pub fn new(union: Union, timeouts: Timeouts) -> Self {
-        UnionFs { union, timeouts }
+        UnionFs {
+            union,
+            timeouts,
+            passthrough: None,
+        }
+    }
+
+    /// Asks the kernel for FUSE passthrough (Linux 6.9+, root): open files whose backing
+    /// can't change while open are then read and written by the kernel directly.
+    pub fn with_passthrough(mut self, on: bool) -> Self {
+        self.passthrough = on.then(Default::default);
+        self
+    }
+
+    /// The backing file's identity when handle `fh` may pass through.
+    fn passthrough_identity(&self, fh: u64) -> Option<(u64, u64)> {
+        let file = self.union.open_file(fh).ok()?;
+        let state = file.node.snapshot();
+        let stable = (state.upper && !state.metacopy) || self.union.read_only();
+        if !stable {
+            return None;
+        }
+        let st = crate::sys::stat_fd(std::os::fd::AsFd::as_fd(&*file.backing())).ok()?;
+        Some((st.st_dev, st.st_ino))
     }
 
     fn ttl(&self, upper: bool) -> Duration {
@@ -118,6 +147,16 @@ impl Filesystem for UnionFs {
             let _ = config.add_capabilities(flag);
         }
         let _ = config.set_max_write(1 << 20);
+        if self.passthrough.is_some() {
+            let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if !granted {
+                log::info!(
+                    "the kernel offers no FUSE passthrough: all I/O goes through the daemon"
+                );
+                self.passthrough = None;
+            }
+        }
         Ok(())
     }
 
@@ -294,7 +333,24 @@ impl Filesystem for UnionFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded!(match self.union.open(ino.0, flags.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(fh) => match &self.passthrough {
+                Some(pt) => {
+                    let identity = self.passthrough_identity(fh);
+                    let backing = || {
+                        let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
+                        reply.open_backing(&*file.backing())
+                    };
+                    match pt.open(ino.0, fh, identity, backing) {
+                        passthrough::Decision::Pass(id) => {
+                            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id)
+                        }
+                        passthrough::Decision::Serve => {
+                            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                        }
+                    }
+                }
+                None => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            },
             Err(e) => reply.error(errno(e)),
         })
     }
@@ -356,6 +412,9 @@ impl Filesystem for UnionFs {
         reply: ReplyEmpty,
     ) {
         guarded!({
+            if let Some(pt) = &self.passthrough {
+                pt.release(fh.0);
+            }
             self.union.release(fh.0);
             reply.ok()
         })
@@ -377,7 +436,7 @@ impl Filesystem for UnionFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         guarded!(match self.union.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(errno(e)),
         })
     }
@@ -565,14 +624,35 @@ impl Filesystem for UnionFs {
             match self.union.create_entry(parent.0, name, spec, caller(req)) {
                 Ok((node, attr, Some(fd))) => {
                     let generation = Generation(node.generation());
+                    let ino = node.id;
                     let fh = self.union.register_open(node, fd, flags);
-                    reply.created(
-                        &self.timeouts.upper,
-                        &file_attr(&attr),
-                        generation,
-                        FileHandle(fh),
-                        FopenFlags::empty(),
-                    )
+                    let attr = file_attr(&attr);
+                    let ttl = self.timeouts.upper;
+                    let decision = self.passthrough.as_ref().map(|pt| {
+                        let identity = self.passthrough_identity(fh);
+                        let backing = || {
+                            let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
+                            reply.open_backing(&*file.backing())
+                        };
+                        pt.open(ino, fh, identity, backing)
+                    });
+                    match decision {
+                        Some(passthrough::Decision::Pass(id)) => reply.created_passthrough(
+                            &ttl,
+                            &attr,
+                            generation,
+                            FileHandle(fh),
+                            FopenFlags::empty(),
+                            &id,
+                        ),
+                        _ => reply.created(
+                            &ttl,
+                            &attr,
+                            generation,
+                            FileHandle(fh),
+                            FopenFlags::FOPEN_KEEP_CACHE,
+                        ),
+                    }
                 }
                 Ok((_, _, None)) => reply.error(Errno::EIO),
                 Err(e) => reply.error(errno(e)),
