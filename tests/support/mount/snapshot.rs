@@ -15,8 +15,6 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use super::xattr;
 
 /// Times before this (2001-09-09) are "set on purpose" and compared; later ones are "now".
@@ -54,8 +52,8 @@ pub struct Entry {
     pub gid: u32,
     /// Size in bytes (files and symlinks only).
     pub size: Option<u64>,
-    /// sha256 of the content (regular files only), first 16 hex digits.
-    pub sha256: Option<String>,
+    /// Content fingerprint (regular files only), see [`hash_file`].
+    pub content: Option<String>,
     /// Symlink target.
     pub target: Option<String>,
     /// All xattrs, values shown as escaped text.
@@ -78,8 +76,8 @@ impl fmt::Display for Entry {
         if let Some(s) = self.size {
             write!(f, " size={s}")?;
         }
-        if let Some(h) = &self.sha256 {
-            write!(f, " sha={h}")?;
+        if let Some(h) = &self.content {
+            write!(f, " content={h}")?;
         }
         if let Some(t) = &self.target {
             write!(f, " -> {t}")?;
@@ -111,21 +109,29 @@ fn escape(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
+/// A 128-bit content fingerprint (two SipHash streams from std). Not sha256: std's
+/// hasher is compiled optimized even in debug test builds, where a sha256 of every file
+/// after every differential step dominated the run time (3x slower). Collisions would
+/// need an adversary; these tests only compare two filesystems' honest answers.
 fn hash_file(path: &Path) -> io::Result<String> {
+    use std::hash::Hasher;
     let mut f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    let mut h = Sha256::new();
+    let mut a = std::hash::DefaultHasher::new();
+    let mut b = std::hash::DefaultHasher::new();
+    b.write_u8(0x5a);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        a.write(&buf[..n]);
+        b.write(&buf[..n]);
     }
-    Ok(hex::encode(&h.finalize()[..8]))
+    Ok(format!("{:016x}{:016x}", a.finish(), b.finish()))
 }
 
 fn entry_of(path: &Path, md: &fs::Metadata) -> io::Result<Entry> {
@@ -154,7 +160,7 @@ fn entry_of(path: &Path, md: &fs::Metadata) -> io::Result<Entry> {
     }
     Ok(Entry {
         size: matches!(kind, Kind::File | Kind::Symlink).then(|| md.size()),
-        sha256: if kind == Kind::File {
+        content: if kind == Kind::File {
             Some(hash_file(path)?)
         } else {
             None
