@@ -10,7 +10,7 @@
 //! again. A third test adds a last step: the daemon's upper layer mounted under kernel
 //! overlayfs must give the same view (what the daemon writes is what the kernel reads).
 //!
-//! Knobs: `UNIONFS_DIFF_SEEDS=N` (seeds per test, default 16; 8 for the read-back test),
+//! Knobs: `UNIONFS_DIFF_SEEDS=N` (seeds per test, default 20; 8 for the read-back test),
 //! `UNIONFS_DIFF_STEPS=N` (operations per seed, default 80; 60), `UNIONFS_DIFF_SEED=S`
 //! (run only seed S, in the first test and in the read-back test, to reproduce a failure); `UNIONFS_DIFF_CONCURRENT_SEEDS=N` (seeds of the concurrent
 //! test, default 6), `UNIONFS_DIFF_SERIAL=1` (replay its threads one at a time).
@@ -762,12 +762,12 @@ fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool) {
 // Two tests so the seeds run on two threads.
 #[test]
 fn differential_seeds_from_0() {
-    run_seeds(0, 16, env_num("UNIONFS_DIFF_STEPS", 80), false);
+    run_seeds(0, 20, env_num("UNIONFS_DIFF_STEPS", 80), false);
 }
 
 #[test]
 fn differential_seeds_from_1000() {
-    run_seeds(1000, 16, env_num("UNIONFS_DIFF_STEPS", 80), false);
+    run_seeds(1000, 20, env_num("UNIONFS_DIFF_STEPS", 80), false);
 }
 
 /// What the daemon writes is what the kernel reads: after the random operations, the
