@@ -231,7 +231,30 @@ impl Store {
 
     /// Stores `config` and a new OCI manifest over `layers` (already stored, bottom
     /// first, matching `config.rootfs.diff_ids`) and tags it `name` if given. The
-    /// building block of import, commit and build.
+    /// building block of import, commit and build. Docker layer media types (from a
+    /// pulled base) are rewritten to their OCI equivalents; the blobs are the same.
+    ///
+    /// A commit on top of an existing image, holding [`Store::content_lock`] throughout:
+    ///
+    /// ```no_run
+    /// # fn demo(store: &imagectl::Store, upper: &std::path::Path) -> imagectl::Result<()> {
+    /// let _content = store.content_lock()?;
+    /// let base = store.resolve("busybox")?;
+    /// let layer = store.add_layer_dir(upper, base.chain_ids().last())?;
+    /// let mut config = base.config.clone();
+    /// config.created = Some(imagectl::oci::config::now_rfc3339());
+    /// config.rootfs.diff_ids.push(layer.diff_id.clone());
+    /// config.history.push(imagectl::oci::History {
+    ///     created: config.created.clone(),
+    ///     created_by: Some("/bin/sh -c make".into()),
+    ///     ..Default::default()
+    /// });
+    /// let mut layers = base.manifest.layers.clone();
+    /// layers.push(layer.descriptor);
+    /// let name = imagectl::Reference::parse("myimage:1")?;
+    /// store.commit_image(&config, &layers, Some(&name))?;
+    /// # Ok(()) }
+    /// ```
     pub fn commit_image(
         &self,
         config: &ImageConfig,
@@ -252,7 +275,7 @@ impl Store {
             schema_version: 2,
             media_type: Some(media::OCI_MANIFEST.to_string()),
             config: Descriptor::new(media::OCI_CONFIG, config_digest, config_bytes.len() as u64),
-            layers: layers.to_vec(),
+            layers: layers.iter().map(oci_layer).collect(),
             annotations: None,
             extra: BTreeMap::new(),
         };
@@ -276,5 +299,82 @@ impl Store {
             }
             _ => self.add_unnamed(desc),
         }
+    }
+}
+
+/// The descriptor with Docker layer media types mapped to the OCI ones.
+fn oci_layer(d: &Descriptor) -> Descriptor {
+    let mut d = d.clone();
+    d.media_type = match d.media_type.as_str() {
+        media::DOCKER_LAYER_GZIP => media::OCI_LAYER_GZIP.to_string(),
+        media::DOCKER_LAYER_TAR => media::OCI_LAYER_TAR.to_string(),
+        other => other.to_string(),
+    };
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::History;
+
+    fn tar_with(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn add_layers_commit_resolve_and_gc() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root")).unwrap();
+        let _content = store.content_lock().unwrap();
+        let base_layer = store.add_layer_tar(&tar_with("a", b"a")[..], None).unwrap();
+        let mut config = ImageConfig::new_for_host();
+        config.rootfs.diff_ids.push(base_layer.diff_id.clone());
+        let base_name = Reference::parse("base:1").unwrap();
+        let base = store
+            .commit_image(&config, &[base_layer.descriptor.clone()], Some(&base_name))
+            .unwrap();
+
+        let upper = tempfile::tempdir().unwrap();
+        std::fs::write(upper.path().join("b"), "b").unwrap();
+        let top = store
+            .add_layer_dir(upper.path(), base.chain_ids().last())
+            .unwrap();
+        let mut cfg = base.config.clone();
+        cfg.rootfs.diff_ids.push(top.diff_id.clone());
+        cfg.history.push(History {
+            created_by: Some("test".into()),
+            ..Default::default()
+        });
+        let mut layers = base.manifest.layers.clone();
+        layers.push(top.descriptor.clone());
+        let child_name = Reference::parse("child:1").unwrap();
+        store
+            .commit_image(&cfg, &layers, Some(&child_name))
+            .unwrap();
+        drop(_content);
+
+        let child = store.resolve("child:1").unwrap();
+        assert_eq!(child.chain_ids().last(), Some(&top.chain_id));
+        let dirs = store.layer_dirs(&child).unwrap();
+        assert_eq!(dirs.len(), 2);
+        assert!(dirs[0].join("b").is_file() && dirs[1].join("a").is_file());
+        assert_eq!(store.resolve(child.id().short()).unwrap().id(), child.id());
+
+        // GC keeps what is referenced; removing the child frees only its own layer.
+        assert!(store.gc().unwrap().blobs.is_empty());
+        store.remove_image("child:1", false).unwrap();
+        assert!(!store.has_layer(&top.chain_id));
+        assert!(store.has_layer(&base_layer.chain_id));
+        assert!(matches!(
+            store.resolve("child:1"),
+            Err(Error::NoSuchImage(_))
+        ));
     }
 }
