@@ -338,7 +338,11 @@ mod tests {
         config.rootfs.diff_ids.push(base_layer.diff_id.clone());
         let base_name = Reference::parse("base:1").unwrap();
         let base = store
-            .commit_image(&config, &[base_layer.descriptor.clone()], Some(&base_name))
+            .commit_image(
+                &config,
+                std::slice::from_ref(&base_layer.descriptor),
+                Some(&base_name),
+            )
             .unwrap();
 
         let upper = tempfile::tempdir().unwrap();
