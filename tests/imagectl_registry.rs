@@ -271,3 +271,31 @@ fn concurrent_pulls_into_one_store_agree() {
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
     ctl.assert_blobs_intact();
 }
+
+#[test]
+fn bearer_token_registry_works_after_login() {
+    let reg = Registry::start_with_token_auth("bob", "t0ken");
+    let ctl = Imagectl::new();
+    import_busybox(&ctl, "busybox");
+    let dest = reg.repo("team/bb:1");
+    // Anonymous: the token server refuses, and the error names its URL.
+    let err = ctl.fail(&["push", "busybox", &dest]);
+    assert!(err.contains("/token?") && err.contains("401"), "{err}");
+    ctl.ok(&["login", "-u", "bob", "-p", "t0ken", &reg.addr]);
+    let out = ctl.ok(&["push", "busybox", &dest]);
+    assert!(out.contains("Pushed"), "{out}");
+    let other = Imagectl::new();
+    let cfg_dir = ctl.root.parent().unwrap().join("docker-config");
+    let out = other
+        .command()
+        .env("DOCKER_CONFIG", &cfg_dir)
+        .args(["pull", &dest])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(other.inspect(&dest)["Id"], ctl.inspect("busybox")["Id"]);
+}

@@ -242,7 +242,18 @@ impl Client {
                 }
                 let mut resp = req.call().map_err(|e| transport_error(&token_url, e))?;
                 if !resp.status().is_success() {
-                    return Err(status_error(&token_url, resp));
+                    let unauthorized = resp.status().as_u16() == 401;
+                    let mut e = status_error(&token_url, resp);
+                    if let Error::Registry { message, .. } = &mut e
+                        && unauthorized
+                    {
+                        message.push_str(if self.creds.is_some() {
+                            " (credentials rejected)"
+                        } else {
+                            " (log in with `imagectl login`)"
+                        });
+                    }
+                    return Err(e);
                 }
                 let body = resp
                     .body_mut()
