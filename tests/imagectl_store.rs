@@ -51,6 +51,17 @@ fn import_then_images_inspect_history() {
     assert!(table.contains(&id), "{table}");
     assert!(table.starts_with("IMAGE"), "{table}");
 
+    // docker-style --format templates.
+    assert_eq!(ctl.ok(&["inspect", "-f", "{{.Id}}", "busybox"]).trim(), id);
+    assert_eq!(
+        ctl.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+            .trim(),
+        format!("busybox:latest {}", &id[7..19])
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(ctl.ok(&["images", "--format", "json"]).trim()).unwrap();
+    assert_eq!(j["Repository"], "busybox");
+
     // The store is an OCI layout skopeo-compatible tools can read as is.
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(ctl.root.join("index.json")).unwrap()).unwrap();

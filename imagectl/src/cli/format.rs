@@ -104,3 +104,64 @@ mod tests {
         assert_eq!(human_size(100_000), "100kB");
     }
 }
+
+/// Renders a Go-template-like format the way `docker ... --format` is mostly used:
+/// `{{.Field.Sub}}` prints a value (strings bare, others as JSON), `{{json .Field}}`
+/// prints JSON, `{{.}}` the whole value; `\t` and `\n` escapes are honoured. Anything
+/// richer (range, if, functions) is refused with a clear message.
+pub fn render_template(tpl: &str, v: &serde_json::Value) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| anyhow::anyhow!("template {tpl:?}: unclosed {{{{"))?;
+        let action = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let (as_json, path) = match action.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, action),
+        };
+        if !path.starts_with('.') {
+            anyhow::bail!(
+                "template {tpl:?}: only {{{{.Field}}}} and {{{{json .Field}}}} are supported"
+            );
+        }
+        let mut cur = v;
+        for key in path.split('.').filter(|k| !k.is_empty()) {
+            cur = cur
+                .get(key)
+                .ok_or_else(|| anyhow::anyhow!("template {tpl:?}: no field {key:?}"))?;
+        }
+        match cur {
+            serde_json::Value::String(s) if !as_json => out.push_str(s),
+            serde_json::Value::Null if !as_json => out.push_str("<no value>"),
+            other => out.push_str(&serde_json::to_string(other)?),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out.replace("\\t", "\t").replace("\\n", "\n"))
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn renders_fields_and_json() {
+        let v = serde_json::json!({"Id": "sha256:x", "Config": {"Env": ["A=1"]}, "Size": 3});
+        assert_eq!(render_template("{{.Id}}", &v).unwrap(), "sha256:x");
+        assert_eq!(
+            render_template("{{json .Config.Env}} {{.Size}}", &v).unwrap(),
+            "[\"A=1\"] 3"
+        );
+        assert!(render_template("{{range .X}}", &v).is_err());
+        assert!(render_template("{{.Nope}}", &v).is_err());
+    }
+}

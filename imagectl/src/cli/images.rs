@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::format::{ellipsis, human_size, parse_time, print_table, time_ago};
+use super::format::{ellipsis, human_size, parse_time, print_table, render_template, time_ago};
 use imagectl::Reference;
 use imagectl::store::{Image, Removal, Store};
 
@@ -39,6 +39,10 @@ pub struct ImagesArgs {
     /// Show all images (accepted for docker compatibility; there are no intermediates).
     #[arg(short, long)]
     pub all: bool,
+    /// `json` (one object per line) or a template over Repository, Tag, ID, Digest,
+    /// CreatedAt, CreatedSince, Size.
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `imagectl inspect IMAGE...`.
@@ -47,6 +51,9 @@ pub struct InspectArgs {
     /// Image names or IDs.
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// Print each image through a template (`{{.Id}}`, `{{json .Config}}`), or `json`.
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 /// `imagectl history IMAGE`.
@@ -137,13 +144,13 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<()> {
         }
     };
     let mut rows = Vec::new();
+    let mut objects = Vec::new();
     let mut ids = Vec::new();
     for img in &list {
         let size = human_size(store.image_size(img));
         let created = time_ago(img.config.created.as_deref());
         let mut names: Vec<(String, String)> = img.names.iter().map(|n| n.repo_and_tag()).collect();
         if let Some(f) = &filter {
-            names.retain(|_| true);
             let matching: Vec<_> = img
                 .names
                 .iter()
@@ -166,6 +173,15 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<()> {
             ids.push(id_of(img));
         }
         for (repo, tag) in names {
+            objects.push(json!({
+                "Repository": repo,
+                "Tag": tag,
+                "ID": id_of(img),
+                "Digest": img.manifest_digest().to_string(),
+                "CreatedAt": img.config.created.clone().unwrap_or_default(),
+                "CreatedSince": created,
+                "Size": size,
+            }));
             let mut row = vec![repo, tag];
             if a.digests {
                 row.push(img.manifest_digest().to_string());
@@ -179,6 +195,21 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<()> {
             println!("{id}");
         }
         return Ok(());
+    }
+    match a.format.as_deref() {
+        None | Some("table") => {}
+        Some("json") => {
+            for o in &objects {
+                println!("{}", serde_json::to_string(o)?);
+            }
+            return Ok(());
+        }
+        Some(tpl) => {
+            for o in &objects {
+                println!("{}", render_template(tpl, o)?);
+            }
+            return Ok(());
+        }
     }
     let mut header = vec!["REPOSITORY", "TAG"];
     if a.digests {
@@ -248,7 +279,14 @@ pub fn inspect(store: &Store, a: InspectArgs) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match a.format.as_deref() {
+        None | Some("json") => println!("{}", serde_json::to_string_pretty(&out)?),
+        Some(tpl) => {
+            for v in &out {
+                println!("{}", render_template(tpl, v)?);
+            }
+        }
+    }
     last_error(errors)
 }
 
