@@ -13,6 +13,17 @@ use super::{PersistentIndex, PindexError, build};
 use crate::layer::LayerStack;
 use crate::union::{NodeId, ROOT_ID, Union, UnionConfig};
 
+/// A temporary directory, in memory when possible (tmpfs takes xattrs, device nodes and
+/// overlay mounts like any disk filesystem, and the 20k-file test stays quick on a busy
+/// disk).
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("pindex-test")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -225,7 +236,7 @@ struct KernelOverlay {
 
 impl KernelOverlay {
     fn mount(lowers: &[PathBuf]) -> Self {
-        let mnt = tempfile::tempdir().unwrap();
+        let mnt = scratch();
         let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
         let opts = format!("ro,lowerdir={}", lower.join(":"));
         nix::mount::mount(
@@ -377,7 +388,7 @@ fn semantic_stack(root: &Path, kernel_only: bool) -> Vec<PathBuf> {
 
 #[test]
 fn whiteouts_opaque_dirs_links_and_deep_paths_match_the_union() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let lowers = semantic_stack(&tmp.path().join("layers"), false);
     let out = tmp.path().join("chain.idx");
     let stats = build(&lowers, &out).unwrap();
@@ -494,7 +505,7 @@ fn kernel_overlayfs_shows_what_the_index_holds() {
         eprintln!("skipped: mounting kernel overlayfs needs root");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let lowers = semantic_stack(&tmp.path().join("layers"), true);
     let out = tmp.path().join("chain.idx");
     build(&lowers, &out).unwrap();
@@ -524,13 +535,13 @@ impl Rng {
 /// layers as files, directories, symlinks, whiteouts and opaque markers.
 fn random_stack(root: &Path, seed: u64, layers: usize, kernel_only: bool) -> Vec<PathBuf> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let names = ["a", "b", "c", "d", "e"];
+    let names = ["a", "b", "c", "d", "e", "f", "g"];
     let mut out = Vec::new();
     for l in 0..layers {
         let layer = root.join(format!("l{l}"));
         mkdir(&layer);
         let mut dirs = vec![layer.clone()];
-        for _ in 0..40 {
+        for _ in 0..120 {
             let parent = dirs[rng.below(dirs.len() as u64) as usize].clone();
             let name = names[rng.below(names.len() as u64) as usize];
             let p = parent.join(name);
@@ -540,7 +551,7 @@ fn random_stack(root: &Path, seed: u64, layers: usize, kernel_only: bool) -> Vec
             match rng.below(10) {
                 0..=2 => {
                     mkdir(&p);
-                    if dirs.len() < 12 {
+                    if dirs.len() < 40 {
                         dirs.push(p.clone());
                     }
                     if rng.below(6) == 0 {
@@ -554,7 +565,7 @@ fn random_stack(root: &Path, seed: u64, layers: usize, kernel_only: bool) -> Vec
                     }
                 }
                 3..=5 => write(&p, &vec![b'x'; rng.below(100) as usize]),
-                6 => symlink(names[rng.below(5) as usize], &p),
+                6 => symlink(names[rng.below(names.len() as u64) as usize], &p),
                 _ => {
                     if kernel_only || rng.below(2) == 0 {
                         if is_root() {
@@ -576,8 +587,8 @@ fn random_stack(root: &Path, seed: u64, layers: usize, kernel_only: bool) -> Vec
 
 #[test]
 fn random_stacks_match_the_union_and_the_kernel() {
-    for seed in 1..=12u64 {
-        let tmp = tempfile::tempdir().unwrap();
+    for seed in 1..=24u64 {
+        let tmp = scratch();
         let kernel_only = seed % 2 == 0;
         let lowers = random_stack(tmp.path(), seed, 2 + (seed % 3) as usize, kernel_only);
         let out = tmp.path().join("chain.idx");
@@ -644,7 +655,7 @@ fn touch_everything(ix: &PersistentIndex) {
 
 #[test]
 fn damaged_truncated_and_mismatched_files_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let lowers = semantic_stack(&tmp.path().join("layers"), false);
     let out = tmp.path().join("chain.idx");
     build(&lowers, &out).unwrap();
@@ -783,7 +794,7 @@ fn damaged_truncated_and_mismatched_files_are_refused() {
 
 #[test]
 fn rebuilding_replaces_the_file_atomically() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let lowers = vec![tmp.path().join("top"), tmp.path().join("bottom")];
     write(&lowers[0].join("one"), b"1");
     write(&lowers[1].join("two"), b"2");
@@ -817,7 +828,7 @@ fn rebuilding_replaces_the_file_atomically() {
 
 #[test]
 fn twenty_thousand_entries_build_and_probe() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch();
     let lowers: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("l{i}"))).collect();
     let started = Instant::now();
     let mut names = Vec::new();
