@@ -299,3 +299,30 @@ fn bearer_token_registry_works_after_login() {
     );
     assert_eq!(other.inspect(&dest)["Id"], ctl.inspect("busybox")["Id"]);
 }
+
+#[test]
+fn partial_downloads_are_resumed_and_bad_ones_restarted() {
+    let reg = Registry::start();
+    let src = Imagectl::new();
+    import_busybox(&src, "busybox");
+    src.ok(&["push", "busybox", &reg.repo("bb:1")]);
+    let layer = src.inspect("busybox")["RootFS"]["Layers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = fs::read(reg.blob_data(&layer)).unwrap();
+    for prefix in [blob[..blob.len() / 2].to_vec(), vec![0xAAu8; 4096]] {
+        let ctl = Imagectl::new();
+        // What an interrupted earlier pull leaves behind.
+        let partial = ctl.root.join("partial");
+        fs::create_dir_all(&partial).unwrap();
+        fs::write(partial.join(&layer[7..]), &prefix).unwrap();
+        ctl.ok(&["pull", &reg.repo("bb:1")]);
+        assert_eq!(
+            ctl.inspect(&reg.repo("bb:1"))["Id"],
+            src.inspect("busybox")["Id"]
+        );
+        assert!(fs::read_dir(&partial).unwrap().next().is_none());
+        ctl.assert_blobs_intact();
+    }
+}

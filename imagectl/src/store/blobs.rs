@@ -109,3 +109,99 @@ impl Store {
         Ok(out)
     }
 }
+
+/// A blob fetcher for [`Store::put_blob_resumable`]: asked for the bytes from an
+/// offset, it returns the offset it really serves from (0 when the source can not skip)
+/// and a reader.
+pub type RangeFetch<'a> = dyn Fn(u64) -> Result<(u64, Box<dyn Read + Send + 'a>)> + 'a;
+
+impl Store {
+    /// Downloads a blob into `partial/HEX`, resuming from what an interrupted earlier
+    /// run left there, and moves it into place once its digest checks. A blob whose
+    /// content is wrong is deleted and the error names it. Two processes fetching the
+    /// same blob take turns (file lock), the second finding the blob done.
+    pub fn put_blob_resumable(&self, expected: &Digest, fetch: &RangeFetch<'_>) -> Result<u64> {
+        use fs2::FileExt;
+        use sha2::Digest as _;
+        use std::io::{Seek, SeekFrom, Write};
+
+        let dir = self.root.join("partial");
+        atomic::ensure_dir(&dir)?;
+        let path = dir.join(expected.hex());
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at(&path)?;
+        file.lock_exclusive().at(&path)?;
+        if self.has_blob(expected) {
+            let _ = fs::remove_file(&path);
+            return self.blob_size(expected);
+        }
+        for attempt in 0..2 {
+            let have = if attempt == 0 {
+                file.metadata().at(&path)?.len()
+            } else {
+                0
+            };
+            let (start, mut reader) = fetch(have)?;
+            let start = start.min(have);
+            file.set_len(start).at(&path)?;
+            let mut hasher = sha2::Sha256::new();
+            file.seek(SeekFrom::Start(0)).at(&path)?;
+            let mut kept = (&mut file).take(start);
+            io::copy(&mut kept, &mut HashWrite(&mut hasher)).at(&path)?;
+            file.seek(SeekFrom::Start(start)).at(&path)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut total = start;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = file.flush();
+                        return Err(Error::Other(format!("reading {expected}: {e}")));
+                    }
+                };
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n]).at(&path)?;
+                total += n as u64;
+            }
+            let actual = Digest::from_hasher(hasher);
+            if &actual == expected {
+                file.sync_all().at(&path)?;
+                let dest = self.blob_path(expected);
+                fs::rename(&path, &dest).at(&dest)?;
+                atomic::sync_dir(dest.parent().unwrap_or(&self.root))?;
+                return Ok(total);
+            }
+            file.set_len(0).at(&path)?;
+            if start == 0 {
+                let _ = fs::remove_file(&path);
+                return Err(Error::DigestMismatch {
+                    what: "blob",
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            // The kept prefix was bad (or the source changed): start over once.
+        }
+        let _ = fs::remove_file(&path);
+        Err(Error::Other(format!("{expected}: download did not verify")))
+    }
+}
+
+struct HashWrite<'a>(&'a mut sha2::Sha256);
+
+impl io::Write for HashWrite<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        sha2::Digest::update(self.0, b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -108,7 +108,8 @@ impl Store {
         Ok((deleted, report))
     }
 
-    /// Deletes blobs and layers nothing refers to, and leftovers in `tmp/`.
+    /// Deletes blobs and layers nothing refers to, leftovers in `tmp/` and unfinished
+    /// downloads in `partial/`.
     pub fn gc(&self) -> Result<GcReport> {
         let _g = self.gc_lock()?;
         let idx = self.read_index()?;
@@ -159,6 +160,12 @@ impl Store {
                 let p = self.layer_path(&l);
                 fs::remove_dir_all(&p).at(&p)?;
                 report.layers.push(l);
+            }
+        }
+        let partial = self.root.join("partial");
+        if partial.is_dir() {
+            for e in fs::read_dir(&partial).at(&partial)? {
+                let _ = fs::remove_file(e.at(&partial)?.path());
             }
         }
         let tmp = self.root.join("tmp");

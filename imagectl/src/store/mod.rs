@@ -7,6 +7,7 @@
 //! ROOT/layers/CHAINHEX/layer.json      its DiffID, parent and sizes
 //! ROOT/holds/NAME.json                 images in use by containers and mounts (GC roots)
 //! ROOT/tmp/                            work in progress; renamed into place when complete
+//! ROOT/partial/HEX                     downloads in progress, resumed by the next pull
 //! ```
 //!
 //! Because the root *is* an OCI layout, `skopeo copy oci:ROOT:NAME ...` and `umoci`

@@ -23,6 +23,22 @@ pub trait BlobSource: Sync {
 
     /// Reads a manifest by digest; returns its bytes and media type if known.
     fn read_manifest(&self, digest: &Digest) -> Result<(Vec<u8>, Option<String>)>;
+
+    /// Opens a blob from byte `offset` on when the source can skip (HTTP Range);
+    /// `None` when it can only send the whole blob.
+    fn open_blob_from(
+        &self,
+        desc: &Descriptor,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send + '_>>> {
+        let _ = (desc, offset);
+        Ok(None)
+    }
+
+    /// Whether blobs are worth resuming (remote sources) rather than re-read.
+    fn resumable(&self) -> bool {
+        false
+    }
 }
 
 /// How many layers are fetched at once.
@@ -200,8 +216,21 @@ fn fetch_one(
             )));
         }
         item.phase("Downloading");
-        let r = src.open_blob(layer)?;
-        store.put_blob_stream(item.wrap(r), Some(&layer.digest))?;
+        if src.resumable() {
+            let fetch = |offset: u64| -> Result<(u64, Box<dyn Read + Send + '_>)> {
+                if offset > 0
+                    && let Some(r) = src.open_blob_from(layer, offset)?
+                {
+                    item.skip(offset);
+                    return Ok((offset, item.wrap(r)));
+                }
+                Ok((0, item.wrap(src.open_blob(layer)?)))
+            };
+            store.put_blob_resumable(&layer.digest, &fetch)?;
+        } else {
+            let r = src.open_blob(layer)?;
+            store.put_blob_stream(item.wrap(r), Some(&layer.digest))?;
+        }
     }
     if !store.has_layer(chain) {
         item.phase("Extracting");

@@ -66,8 +66,15 @@ impl Item {
         }
     }
 
+    /// Advances the bar past bytes already there (a resumed download).
+    pub fn skip(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(n);
+        }
+    }
+
     /// Wraps a reader so reading advances the bar.
-    pub fn wrap<'a, R: Read + 'a>(&self, r: R) -> Box<dyn Read + 'a> {
+    pub fn wrap<'a, R: Read + Send + 'a>(&self, r: R) -> Box<dyn Read + Send + 'a> {
         match &self.bar {
             Some(b) => Box::new(b.wrap_read(r)),
             None => Box::new(r),

@@ -351,6 +351,32 @@ impl Client {
         }))
     }
 
+    /// Opens a blob from byte `offset` on (`Range`); `None` when the registry answers
+    /// with the whole blob instead of 206.
+    pub fn get_blob_from(
+        &self,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send>>> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let range = format!("bytes={offset}-");
+        let resp = self.execute(&url, |auth| {
+            let mut r = self.agent.get(&url).header("Range", &range);
+            if let Some(a) = auth {
+                r = r.header("Authorization", a);
+            }
+            r.call()
+        })?;
+        match resp.status().as_u16() {
+            206 => {
+                let reader = resp.into_body().into_reader();
+                Ok(Some(Box::new(ErrorNaming { inner: reader, url })))
+            }
+            200 | 416 => Ok(None),
+            _ => Err(status_error(&url, resp)),
+        }
+    }
+
     /// Whether the registry already has a blob (`HEAD`).
     pub fn has_blob(&self, digest: &Digest) -> Result<bool> {
         let url = self.url(&format!("blobs/{digest}"));

@@ -18,6 +18,18 @@ impl BlobSource for Client {
     fn read_manifest(&self, digest: &Digest) -> Result<(Vec<u8>, Option<String>)> {
         self.get_manifest(digest.as_str())
     }
+
+    fn open_blob_from(
+        &self,
+        desc: &Descriptor,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send + '_>>> {
+        self.get_blob_from(&desc.digest, offset)
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
 }
 
 /// Pulls `reference` into the store and tags it (untagged when pulled by digest only).
