@@ -607,18 +607,37 @@ fn views(k: &LayerStack, f: &LayerStack, ctx: &str) -> (Snapshot, Snapshot) {
     (kv, fv)
 }
 
-/// Runs one seed; with `readback`, finally mounts the daemon's upper under the kernel.
-fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
+/// Builds a persistent index of the daemon stack's lower layers (`unionfs-index build`)
+/// and returns the mount option that serves lower-only directories from it.
+fn persistent_index_opt(fs_: &LayerStack) -> String {
+    let out = fs_.root().join("lower-chain.pindex");
+    let lowers: Vec<String> = fs_.lowers.iter().map(|l| l.display().to_string()).collect();
+    let status = std::process::Command::new(integration_tests::bins::workspace_bin("unionfs-index"))
+        .arg("build")
+        .arg("-o")
+        .arg(&out)
+        .arg(lowers.join(":"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run unionfs-index");
+    assert!(status.success(), "unionfs-index build failed");
+    format!("index={}", out.display())
+}
+
+/// Runs one seed; with `readback`, finally mounts the daemon's upper under the kernel;
+/// with `pindex`, the daemon serves lower-only directories from a persistent index.
+fn run_seed(seed: u64, steps: u64, readback: bool, pindex: bool) -> u64 {
     let template = gen_stack(seed);
     let ks = LayerStack::copy_of(&template);
     let fs_ = LayerStack::copy_of(&template);
     drop(template);
+    let dopts = if pindex { persistent_index_opt(&fs_) } else { String::new() };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ops = 0;
     let mut log: Vec<String> = Vec::new();
     {
         let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("mount kernel overlay");
-        let f = FuseMount::mount(&fs_, "");
+        let f = FuseMount::mount(&fs_, &dopts);
         let (kv, fv) = views(&ks, &fs_, &format!("seed {seed}, initial"));
         assert_same_view(
             "kernel",
@@ -688,7 +707,7 @@ fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
     }
     // Remount both and compare again.
     let k = KernelOverlay::mount(&ks, KERNEL_OPTS).expect("remount kernel overlay");
-    let f = FuseMount::mount(&fs_, "");
+    let f = FuseMount::mount(&fs_, &dopts);
     let (kv, fv) = views(
         &ks,
         &fs_,
@@ -729,7 +748,7 @@ fn run_seed(seed: u64, steps: u64, readback: bool) -> u64 {
 
 /// Runs the seeds `first..` (or only `UNIONFS_DIFF_SEED`); `readback` adds the final
 /// kernel-reads-the-daemon's-upper check to each.
-fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool) {
+fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool, pindex: bool) {
     let seeds: Vec<u64> = match std::env::var("UNIONFS_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -744,7 +763,7 @@ fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool) {
     };
     let mut total = 0;
     for &seed in &seeds {
-        total += run_seed(seed, steps, readback);
+        total += run_seed(seed, steps, readback, pindex);
     }
     println!(
         "differential: {} seeds ({}..), {total} operations compared against kernel overlayfs ({KERNEL_OPTS}), \
@@ -762,12 +781,12 @@ fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool) {
 // Two tests so the seeds run on two threads.
 #[test]
 fn differential_seeds_from_0() {
-    run_seeds(0, 20, env_num("UNIONFS_DIFF_STEPS", 80), false);
+    run_seeds(0, 20, env_num("UNIONFS_DIFF_STEPS", 80), false, false);
 }
 
 #[test]
 fn differential_seeds_from_1000() {
-    run_seeds(1000, 20, env_num("UNIONFS_DIFF_STEPS", 80), false);
+    run_seeds(1000, 20, env_num("UNIONFS_DIFF_STEPS", 80), false, false);
 }
 
 /// What the daemon writes is what the kernel reads: after the random operations, the
@@ -775,7 +794,14 @@ fn differential_seeds_from_1000() {
 /// reference view. Separate from the two tests above so each property fails on its own.
 #[test]
 fn differential_kernel_reads_the_daemons_upper() {
-    run_seeds(2000, 8, env_num("UNIONFS_DIFF_STEPS", 60), true);
+    run_seeds(2000, 8, env_num("UNIONFS_DIFF_STEPS", 60), true, false);
+}
+
+/// The same operations with the daemon serving lower-only directories from a persistent
+/// index of the lower chain (`-o index=FILE`): the index must change nothing.
+#[test]
+fn differential_with_persistent_index() {
+    run_seeds(3000, 8, env_num("UNIONFS_DIFF_STEPS", 60), false, true);
 }
 
 // ---------------------------------------------------------------------------------

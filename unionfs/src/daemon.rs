@@ -116,7 +116,12 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
     } else {
         args.work.as_deref()
     };
-    let union = Union::new(layers, work, cfg).map_err(|e| MountError(e.to_string()))?;
+    let mut union = Union::new(layers, work, cfg).map_err(|e| MountError(e.to_string()))?;
+    if let Some(path) = &args.index {
+        let index = crate::pindex::PersistentIndex::open(path, &args.lowers)
+            .map_err(|e| MountError(format!("index={}: {e}", path.display())))?;
+        union = union.with_persistent_index(index);
+    }
     let mut timeouts = Timeouts::default();
     if let Some(t) = args.timeout {
         timeouts.lower = std::time::Duration::from_secs(t);

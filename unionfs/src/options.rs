@@ -46,6 +46,9 @@ pub struct MountArgs {
     pub dev: Option<bool>,
     /// Allow execution.
     pub exec: Option<bool>,
+    /// A persistent index of the lower chain to serve lower-only directories from
+    /// (`index=FILE`; kernel overlayfs' `index=on|off` is accepted and ignored).
+    pub index: Option<PathBuf>,
     /// FUSE passthrough of file I/O (`None`: on as root, where the kernel allows it).
     pub passthrough: Option<bool>,
     /// Entry and attribute cache time, seconds, for read-only entries.
@@ -164,6 +167,7 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
             );
         }
         ("fsname", Some(v)) => args.source = Some(v),
+        ("index", Some(v)) if v != "on" && v != "off" => args.index = Some(PathBuf::from(v)),
         ("passthrough", Some(v)) => {
             args.passthrough = Some(match v.as_str() {
                 "on" | "1" | "yes" => true,
@@ -279,6 +283,8 @@ options:
   threads=N            serving threads (default 4)
   timeout=SECS         cache time for entries of read-only layers (default 86400)
   passthrough=on|off   let the kernel do file I/O directly (default on as root)
+  index=FILE           persistent index of the lower layers (built by unionfs-index build):
+                       lower-only directories are served from it without reading the layers
   ro, allow_other, allow_root, default_permissions, [no]suid, [no]dev, [no]exec
   -f  stay in the foreground      -d  log every request (implies -f)
 ";

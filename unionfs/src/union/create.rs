@@ -198,6 +198,7 @@ impl Union {
             metacopy: false,
             indexed: None,
             aliases: Vec::new(),
+            prebuilt: None,
         });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
         Ok((node, attr, fd))
@@ -344,6 +345,7 @@ impl Union {
                 metacopy: false,
                 indexed: None,
                 aliases: Vec::new(),
+                prebuilt: None,
             });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
         Ok((node, attr))

@@ -33,6 +33,8 @@ pub struct MergedEntry {
     pub raw_ino: u64,
     /// Layer the visible entry is in.
     pub layer: LayerIdx,
+    /// Its record in the persistent index, when the directory was served from there.
+    pub prebuilt: Option<u32>,
 }
 
 impl MergedEntry {
@@ -45,6 +47,7 @@ impl MergedEntry {
             lower_dirs: Vec::new(),
             raw_ino,
             layer: upper,
+            prebuilt: None,
         }
     }
 
@@ -188,6 +191,7 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
                             lower_dirs: Vec::new(),
                             raw_ino: entry.ino(),
                             layer: source.layer,
+                            prebuilt: None,
                         };
                         if !is_upper {
                             e.top_lower = Some(source.layer);

@@ -33,6 +33,9 @@ impl Union {
 
     fn build_index(&self, dir: &Node) -> SysResult<DirIndex> {
         let state = dir.snapshot();
+        if let Some(rec) = self.prebuilt_dir(&state) {
+            return Ok(self.dirindex_from(&rec));
+        }
         let upper_path = self.path_of(dir);
         let mut sources = Vec::new();
         if state.upper {
@@ -99,13 +102,12 @@ impl Union {
             && node.kind() == entry.kind
         {
             let state = node.snapshot();
-            if !state.unlinked {
-                let (layer, path) = self.top_location(&node, &state)?;
-                if let Ok(st) = self.stat_in(layer, &path) {
-                    self.nodes.touch(&node);
-                    let attr = self.attr_of(&node, &state, &st);
-                    return Ok((node, attr));
-                }
+            if !state.unlinked
+                && let Ok(st) = self.stat_node(&node, &state)
+            {
+                self.nodes.touch(&node);
+                let attr = self.attr_of(&node, &state, &st);
+                return Ok((node, attr));
             }
         }
         let (state, st, ino) = self.child_state(pnode, name, entry)?;
@@ -122,6 +124,19 @@ impl Union {
         entry: &MergedEntry,
     ) -> SysResult<(NodeState, FileStat, u64)> {
         let pstate = pnode.snapshot();
+        if !entry.upper
+            && let Some(e) = self.prebuilt_record(entry)
+            && !(e.kind() == libc::S_IFREG && e.nlink() > 1 && self.layers.index_idx().is_some())
+        {
+            // A lower-only entry described by the persistent index: no system call.
+            // (Hard-link group members still look at the hard-link index.)
+            let st = super::prebuilt::record_stat(&e);
+            return Ok((
+                self.state_from(pnode, name, &e),
+                st,
+                self.layers.map_ino(st.st_dev, st.st_ino),
+            ));
+        }
         let lower_path = pstate.lower_path.join(name);
         let mut state = NodeState {
             parent: pnode.id,
@@ -138,6 +153,7 @@ impl Union {
             metacopy: false,
             indexed: None,
             aliases: Vec::new(),
+            prebuilt: None,
         };
         let upper_path = if entry.upper {
             Some(self.path_of(pnode).join(name))
@@ -321,8 +337,7 @@ impl Union {
             let st = sys::stat_fd(std::os::fd::AsFd::as_fd(&*file.backing()))?;
             return Ok(self.attr_of(node, &state, &st));
         }
-        let (layer, path) = self.top_location(node, &state)?;
-        let st = self.stat_in(layer, &path)?;
+        let st = self.stat_node(node, &state)?;
         let mut attr = self.attr_of(node, &state, &st);
         if state.metacopy
             && let Ok((dl, dp)) = self.data_location(node, &state)
@@ -332,6 +347,15 @@ impl Union {
             attr.blocks = data.st_blocks as u64;
         }
         Ok(attr)
+    }
+
+    /// `lstat` of where a node's visible copy is (from the persistent index when it has it).
+    fn stat_node(&self, node: &Node, state: &NodeState) -> SysResult<FileStat> {
+        if let Some(rec) = self.prebuilt_entry(state) {
+            return Ok(super::prebuilt::record_stat(&rec));
+        }
+        let (layer, path) = self.top_location(node, state)?;
+        self.stat_in(layer, &path)
     }
 
     /// Attributes of a node by id.

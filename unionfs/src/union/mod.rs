@@ -14,6 +14,7 @@ mod create;
 mod files;
 mod hardlinks;
 mod lookup;
+mod prebuilt;
 mod readdir;
 mod remove;
 mod rename;
@@ -165,6 +166,7 @@ pub struct Union {
     nodes: NodeTable,
     files: files::FileTable,
     dirs: readdir::DirHandles,
+    pindex: Option<crate::pindex::PersistentIndex>,
 }
 
 /// Why a union could not be set up.
@@ -221,6 +223,7 @@ impl Union {
             metacopy: false,
             indexed: None,
             aliases: Vec::new(),
+            prebuilt: None,
         };
         let top = layers.get(0);
         let st = sys::stat_fd(top.fd()).map_err(SetupError::Root)?;
@@ -232,7 +235,15 @@ impl Union {
             cfg,
             files: Default::default(),
             dirs: Default::default(),
+            pindex: None,
         })
+    }
+
+    /// Serves lower-only directories from a persistent index of the lower chain (built by
+    /// [`crate::pindex::build`] for exactly these lower layers).
+    pub fn with_persistent_index(mut self, index: crate::pindex::PersistentIndex) -> Self {
+        self.pindex = Some(index);
+        self
     }
 
     /// The layer stack.

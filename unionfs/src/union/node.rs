@@ -42,6 +42,9 @@ pub struct NodeState {
     /// A name of a lower hard-link group whose upper copy lives in the hard-link index:
     /// content and attributes come from there until this name itself is copied up.
     pub indexed: Option<String>,
+    /// The node's record in the persistent index while it is lower-only and described
+    /// there (cleared by anything that moves it).
+    pub prebuilt: Option<u32>,
     /// Hidden from the namespace, possibly still open.
     pub unlinked: bool,
     /// The upper copy holds metadata only; the data still lives in `lower`.

@@ -87,6 +87,7 @@ impl Union {
         });
         st.parent = parent;
         st.name = name;
+        st.prebuilt = None;
         if let Some((upper, top_lower, lower_path)) = found {
             st.upper = upper;
             if !node.is_dir() {
