@@ -16,12 +16,15 @@ use unionfs::pindex::{self, DirRecord, EntryRecord, PersistentIndex};
 const USAGE: &str = "\
 usage: unionfs-index build -o FILE LOWER_TOP:...:LOWER_BOTTOM
        unionfs-index show [-r] [--lowers LOWER_TOP:...:LOWER_BOTTOM] FILE [PATH]
+       unionfs-index check FILE LOWER_TOP:...:LOWER_BOTTOM
 
 build   walks the read-only union of the layers (top first, as unionfsd's lowerdir=;
         \\: escapes a colon) and writes its index to FILE, atomically.
 show    prints what FILE holds: its layers, then the merged directory PATH (default /)
         with each entry's attributes and the layer it comes from; -r descends into
         subdirectories. With --lowers, the file is first checked against those layers.
+check   walks the union of the layers again and lists what differs from FILE (a layer
+        edited in place since the build); exits 1 when anything does.
 ";
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     match cmd.to_str() {
         Some("build") => cmd_build(rest),
         Some("show") => cmd_show(rest),
+        Some("check") => cmd_check(rest),
         Some("-h") | Some("--help") | Some("help") => {
             print!("{USAGE}");
             Ok(())
@@ -120,6 +124,28 @@ fn cmd_build(args: Vec<OsString>) -> Result<()> {
         stats.write.as_secs_f64()
     );
     Ok(())
+}
+
+fn cmd_check(args: Vec<OsString>) -> Result<()> {
+    let [file, lowers] = args.as_slice() else {
+        bail!("check: expected FILE LOWER_TOP:...:LOWER_BOTTOM");
+    };
+    let file = PathBuf::from(file);
+    let lowers = split_lowers(lowers)?;
+    let ix = PersistentIndex::open(&file, &lowers)?;
+    let diffs = pindex::verify(&ix, &lowers)
+        .with_context(|| format!("walking the union of {} layers", lowers.len()))?;
+    if diffs.is_empty() {
+        println!("{}: current ({} entries)", file.display(), ix.entry_count());
+        return Ok(());
+    }
+    for d in &diffs {
+        println!("{d}");
+    }
+    bail!(
+        "{}: out of date with its layers; rebuild it with unionfs-index build",
+        file.display()
+    )
 }
 
 fn cmd_show(args: Vec<OsString>) -> Result<()> {

@@ -13,8 +13,8 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::FileStat;
 
-use super::PindexError;
 use super::format::NONE;
+use super::{EntryRecord, PersistentIndex, PindexError};
 use crate::layer::{LayerIdx, LayerStack};
 use crate::union::{Attr, Node, ROOT_ID, Union, UnionConfig};
 
@@ -283,4 +283,131 @@ fn raw_stat(union: &Union, layer: Option<LayerIdx>, path: &Path) -> Result<FileS
     };
     let dir = crate::sys::open_beneath(root, parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     crate::sys::stat_child(dir.as_fd(), name)
+}
+
+/// Most differences [`verify`] lists before summing up the rest.
+const MAX_DIFFERENCES: usize = 50;
+
+/// Compares an index with what the union of `lowers` shows now, one line per difference
+/// (none when the index is current). The identity check of [`PersistentIndex::open`]
+/// notices a replaced layer directory, not a layer edited in place; this notices both,
+/// at the cost of a full walk. Access times are not compared: reading a layer through
+/// any mount changes them.
+pub fn verify(index: &PersistentIndex, lowers: &[PathBuf]) -> Result<Vec<String>, PindexError> {
+    let stack = LayerStack::open(lowers, None)?;
+    let union = Union::new(stack, None, UnionConfig::default())?;
+    let model = collect(&union)?;
+    let mut diffs = Vec::new();
+    let mut note = |line: String| diffs.push(line);
+    if let Some(root) = model.entries.first() {
+        let what = entry_differences(root, &index.root().entry(), Path::new(""));
+        if !what.is_empty() {
+            note(format!("/: {}", what.join(", ")));
+        }
+    }
+    for d in &model.dirs {
+        let shown = Path::new("/").join(&d.path);
+        let Some(rec) = index.dir(&d.path) else {
+            note(format!(
+                "{}: directory missing from the index",
+                shown.display()
+            ));
+            continue;
+        };
+        if rec.lower_path() != d.lower_path {
+            note(format!("{}: lower path differs", shown.display()));
+        }
+        if !rec
+            .lower_dirs()
+            .map(|l| l as u32)
+            .eq(d.lower_dirs.iter().copied())
+        {
+            note(format!("{}: merged layers differ", shown.display()));
+        }
+        if !rec.whited().eq(d.whited.iter().map(OsString::as_os_str)) {
+            note(format!("{}: whited-out names differ", shown.display()));
+        }
+        let now = &model.entries[d.first as usize..(d.first + d.count) as usize];
+        let indexed: Vec<&OsStr> = rec.entries().map(|e| e.name()).collect();
+        for e in now {
+            if !indexed.contains(&e.name.as_os_str()) {
+                note(format!(
+                    "{}: new, not in the index",
+                    shown.join(&e.name).display()
+                ));
+            }
+        }
+        for name in &indexed {
+            match now.iter().find(|e| e.name == *name) {
+                None => note(format!(
+                    "{}: gone, still in the index",
+                    shown.join(name).display()
+                )),
+                Some(e) => {
+                    if let Some(r) = rec.lookup(name) {
+                        let what = entry_differences(e, &r, &d.lower_path);
+                        if !what.is_empty() {
+                            note(format!(
+                                "{}: {}",
+                                shown.join(name).display(),
+                                what.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if diffs.is_empty() && model.entries.len() != index.entry_count() {
+        diffs.push(format!(
+            "the index holds {} entries, the union {}",
+            index.entry_count(),
+            model.entries.len()
+        ));
+    }
+    if diffs.len() > MAX_DIFFERENCES {
+        let more = diffs.len() - MAX_DIFFERENCES;
+        diffs.truncate(MAX_DIFFERENCES);
+        diffs.push(format!("... and {more} more differences"));
+    }
+    Ok(diffs)
+}
+
+/// Which recorded facts of one entry changed (names of the fields).
+fn entry_differences(e: &EntryModel, r: &EntryRecord<'_>, dir_lower: &Path) -> Vec<&'static str> {
+    let a = &e.attr;
+    let mut out = Vec::new();
+    let checks: [(&'static str, bool); 12] = [
+        ("type or mode", a.mode == r.mode()),
+        ("owner", (a.uid, a.gid) == (r.uid(), r.gid())),
+        ("size", a.size == r.size()),
+        ("blocks", a.blocks == r.blocks()),
+        ("link count", a.nlink == r.nlink()),
+        ("device number", a.rdev == r.rdev()),
+        ("mtime", a.mtime == r.mtime()),
+        ("ctime", a.ctime == r.ctime()),
+        (
+            "inode",
+            (a.ino, e.raw_dev, e.raw_ino) == (r.ino(), r.raw_dev(), r.raw_ino()),
+        ),
+        (
+            "layer",
+            (e.lower != NONE).then_some(e.lower as usize) == r.lower_layer() || r.is_dir(),
+        ),
+        (
+            "lower path",
+            r.is_dir()
+                || e.lower_path
+                    .clone()
+                    .unwrap_or_else(|| dir_lower.join(&e.name))
+                    == r.lower_path(),
+        ),
+        ("symlink target", e.link.as_deref() == r.symlink_target()),
+    ];
+    for (name, same) in checks {
+        if !same {
+            out.push(name);
+        }
+    }
+    out
 }

@@ -25,6 +25,6 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-pub use self::build::{BuildStats, build};
+pub use self::build::{BuildStats, build, verify};
 pub use self::error::PindexError;
 pub use self::read::{DirRecord, EntryRecord, LayerRecord, PersistentIndex};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::format::{self, HEADER_LEN, hdr};
-use super::{PersistentIndex, PindexError, build};
+use super::{PersistentIndex, PindexError, build, verify};
 use crate::layer::LayerStack;
 use crate::union::{NodeId, ROOT_ID, Union, UnionConfig};
 
@@ -497,6 +497,37 @@ fn whiteouts_opaque_dirs_links_and_deep_paths_match_the_union() {
         ix.lookup(Path::new("nothing"), OsStr::new("keep"))
             .is_none()
     );
+    assert_eq!(verify(&ix, &lowers).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn layers_edited_in_place_are_found_by_verify() {
+    let tmp = scratch();
+    let lowers = semantic_stack(&tmp.path().join("layers"), false);
+    let out = tmp.path().join("chain.idx");
+    build(&lowers, &out).unwrap();
+    let ix = PersistentIndex::open(&out, &lowers).unwrap();
+    assert!(verify(&ix, &lowers).unwrap().is_empty());
+    // Edits inside the layers keep the layer roots: open() cannot tell, verify() can.
+    write(&lowers[2].join("a/keep"), b"longer than before");
+    write(&lowers[1].join("a/brand_new"), b"");
+    std::fs::remove_file(lowers[0].join("a/top")).unwrap();
+    write(&lowers[0].join("a/.wh.midfile"), b"");
+    let ix = PersistentIndex::open(&out, &lowers).unwrap();
+    let diffs = verify(&ix, &lowers).unwrap();
+    let text = diffs.join("\n");
+    for expected in [
+        "/a/keep: size",
+        "/a/brand_new: new, not in the index",
+        "/a/top: gone, still in the index",
+        "/a/midfile: gone, still in the index",
+        "/a: whited-out names differ",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    build(&lowers, &out).unwrap();
+    let ix = PersistentIndex::open(&out, &lowers).unwrap();
+    assert_eq!(verify(&ix, &lowers).unwrap(), Vec::<String>::new());
 }
 
 #[test]
