@@ -94,6 +94,12 @@ if [ -z "$unionfsd" ] && { wants unionfsd || wants unionfsd-index; }; then
     fi
 fi
 
+# The persistent index of the stack, built by the unionfs-index beside unionfsd unless told otherwise.
+if [ -z "${UNIONFSD_INDEX:-}" ] && [ -z "${UNIONFSD_INDEX_CMD:-}" ] && [ -n "$unionfsd" ] &&
+    [ -x "$(dirname "$unionfsd")/unionfs-index" ]; then
+    UNIONFSD_INDEX_CMD="\"$(dirname "$unionfsd")/unionfs-index\" build -o \"\$INDEX\" \"\$LOWERDIR\""
+fi
+
 fo2=${FUSE_OVERLAYFS2:-$cache/cargo/bin/fuse-overlayfs}
 if [ -z "${FUSE_OVERLAYFS2:-}" ] && [ ! -x "$fo2" ] && wants fuse-overlayfs2; then
     echo "bench.sh: building fuse-overlayfs 2 from crates.io (cargo install, once)" >&2
