@@ -5,6 +5,7 @@
 //! - [`transport`]: registries, OCI layouts and archives.
 //! - [`mount`]: serving an image's layers through `unionfsd`.
 
+pub mod build;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;

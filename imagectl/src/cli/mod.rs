@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch. Each command group has its own
 //! module, so container and build commands can be added as new modules and variants.
 
+pub mod build;
 pub mod format;
 pub mod images;
 pub mod mount;
@@ -73,6 +74,9 @@ pub enum Command {
     Mount(mount::MountArgs),
     /// Unmount what `imagectl mount` mounted.
     Umount(mount::UmountArgs),
+    /// Dockerfile tools (parse: show how the builder reads a file).
+    #[command(subcommand)]
+    Dockerfile(build::DockerfileCommand),
 }
 
 /// `imagectl image ...`.
@@ -125,5 +129,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logout(a) => transfer::logout(a),
         Command::Mount(a) => mount::mount(&open()?, a),
         Command::Umount(a) => mount::umount(&open()?, a),
+        Command::Dockerfile(c) => build::dockerfile(c),
     }
 }
