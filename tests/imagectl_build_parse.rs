@@ -23,7 +23,11 @@ fn dump_of_a_multi_stage_file() {
     let out = parse(
         "# escape=`\nARG BASE=busybox\nFROM $BASE AS build\nENV a=1 b=\"two words\"\nRUN echo `\n  hi\nCOPY --from=build --chmod=644 [\"x y\", \"/dst/\"]\nONBUILD RUN make\nCMD ['a']\n",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "(arg \"BASE=busybox\")\n\
