@@ -612,14 +612,15 @@ fn views(k: &LayerStack, f: &LayerStack, ctx: &str) -> (Snapshot, Snapshot) {
 fn persistent_index_opt(fs_: &LayerStack) -> String {
     let out = fs_.root().join("lower-chain.pindex");
     let lowers: Vec<String> = fs_.lowers.iter().map(|l| l.display().to_string()).collect();
-    let status = std::process::Command::new(integration_tests::bins::workspace_bin("unionfs-index"))
-        .arg("build")
-        .arg("-o")
-        .arg(&out)
-        .arg(lowers.join(":"))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run unionfs-index");
+    let status =
+        std::process::Command::new(integration_tests::bins::workspace_bin("unionfs-index"))
+            .arg("build")
+            .arg("-o")
+            .arg(&out)
+            .arg(lowers.join(":"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run unionfs-index");
     assert!(status.success(), "unionfs-index build failed");
     format!("index={}", out.display())
 }
@@ -631,7 +632,11 @@ fn run_seed(seed: u64, steps: u64, readback: bool, pindex: bool) -> u64 {
     let ks = LayerStack::copy_of(&template);
     let fs_ = LayerStack::copy_of(&template);
     drop(template);
-    let dopts = if pindex { persistent_index_opt(&fs_) } else { String::new() };
+    let dopts = if pindex {
+        persistent_index_opt(&fs_)
+    } else {
+        String::new()
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ops = 0;
     let mut log: Vec<String> = Vec::new();
