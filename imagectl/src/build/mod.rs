@@ -3,6 +3,7 @@
 //!
 //! - [`history`]: the `created_by` text of each step, as docker's classic builder
 //!   writes it, so `imagectl history` reads like the Dockerfile.
+//! - [`context`]: the build context, `.dockerignore` and COPY/ADD source checksums.
 //! - [`cache`]: build-cache keys (parent image, expanded instruction, ARG/ENV in effect,
 //!   COPY/ADD source checksums) and the `--explain-cache` comparison of a miss against
 //!   the closest cached step.
@@ -11,4 +12,5 @@
 //! `imagectl build` command are not written yet.
 
 pub mod cache;
+pub mod context;
 pub mod history;
