@@ -20,3 +20,4 @@ pub use reference::Reference;
 pub use store::Store;
 pub mod mount;
 pub mod transport;
+pub mod container;
