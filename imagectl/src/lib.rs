@@ -18,6 +18,6 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
 pub use store::Store;
+pub mod container;
 pub mod mount;
 pub mod transport;
-pub mod container;
