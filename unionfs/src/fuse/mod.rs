@@ -71,6 +71,41 @@ impl UnionFs {
         self
     }
 
+    /// Decides whether new handle `fh` on inode `ino` passes through (registering its
+    /// backing file with `open_backing`) or is served by the daemon.
+    fn io_mode(
+        &self,
+        ino: u64,
+        fh: u64,
+        open_backing: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> std::io::Result<fuser::BackingId>,
+    ) -> passthrough::Decision {
+        let Some(pt) = &self.passthrough else {
+            return passthrough::Decision::Serve;
+        };
+        let identity = self.passthrough_identity(fh);
+        let backing = || {
+            let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
+            open_backing(std::os::fd::AsFd::as_fd(&*file.backing()))
+        };
+        pt.open(ino, fh, identity, backing)
+    }
+
+    /// Creates a non-file entry and answers with it (mknod, mkdir, symlink).
+    fn make(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        spec: NewEntry<'_>,
+        reply: ReplyEntry,
+    ) {
+        let r = self
+            .union
+            .create_entry(parent.0, name, spec, caller(req))
+            .map(|(n, a, _)| (n, a));
+        self.entry(reply, r)
+    }
+
     /// The backing file's identity when handle `fh` may pass through.
     fn passthrough_identity(&self, fh: u64) -> Option<(u64, u64)> {
         let file = self.union.open_file(fh).ok()?;
@@ -240,11 +275,7 @@ impl Filesystem for UnionFs {
                 mode: mode & !(umask & 0o777),
                 rdev: rdev as u64,
             };
-            let r = self
-                .union
-                .create_entry(parent.0, name, spec, caller(req))
-                .map(|(n, a, _)| (n, a));
-            self.entry(reply, r)
+            self.make(req, parent, name, spec, reply)
         })
     }
 
@@ -261,11 +292,7 @@ impl Filesystem for UnionFs {
             let spec = NewEntry::Dir {
                 mode: mode & !umask,
             };
-            let r = self
-                .union
-                .create_entry(parent.0, name, spec, caller(req))
-                .map(|(n, a, _)| (n, a));
-            self.entry(reply, r)
+            self.make(req, parent, name, spec, reply)
         })
     }
 
@@ -293,11 +320,7 @@ impl Filesystem for UnionFs {
     ) {
         guarded!({
             let spec = NewEntry::Symlink { target };
-            let r = self
-                .union
-                .create_entry(parent.0, link_name, spec, caller(req))
-                .map(|(n, a, _)| (n, a));
-            self.entry(reply, r)
+            self.make(req, parent, link_name, spec, reply)
         })
     }
 
@@ -333,23 +356,13 @@ impl Filesystem for UnionFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded!(match self.union.open(ino.0, flags.0) {
-            Ok(fh) => match &self.passthrough {
-                Some(pt) => {
-                    let identity = self.passthrough_identity(fh);
-                    let backing = || {
-                        let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
-                        reply.open_backing(&*file.backing())
-                    };
-                    match pt.open(ino.0, fh, identity, backing) {
-                        passthrough::Decision::Pass(id) => {
-                            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id)
-                        }
-                        passthrough::Decision::Serve => {
-                            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
-                        }
-                    }
+            Ok(fh) => match self.io_mode(ino.0, fh, |fd| reply.open_backing(fd)) {
+                passthrough::Decision::Pass(id) => {
+                    reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id)
                 }
-                None => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+                passthrough::Decision::Serve => {
+                    reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                }
             },
             Err(e) => reply.error(errno(e)),
         })
@@ -628,16 +641,8 @@ impl Filesystem for UnionFs {
                     let fh = self.union.register_open(node, fd, flags);
                     let attr = file_attr(&attr);
                     let ttl = self.timeouts.upper;
-                    let decision = self.passthrough.as_ref().map(|pt| {
-                        let identity = self.passthrough_identity(fh);
-                        let backing = || {
-                            let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
-                            reply.open_backing(&*file.backing())
-                        };
-                        pt.open(ino, fh, identity, backing)
-                    });
-                    match decision {
-                        Some(passthrough::Decision::Pass(id)) => reply.created_passthrough(
+                    match self.io_mode(ino, fh, |fd| reply.open_backing(fd)) {
+                        passthrough::Decision::Pass(id) => reply.created_passthrough(
                             &ttl,
                             &attr,
                             generation,
@@ -645,7 +650,7 @@ impl Filesystem for UnionFs {
                             FopenFlags::empty(),
                             &id,
                         ),
-                        _ => reply.created(
+                        passthrough::Decision::Serve => reply.created(
                             &ttl,
                             &attr,
                             generation,
