@@ -2,6 +2,7 @@
 //! module, so container and build commands can be added as new modules and variants.
 
 pub mod build;
+pub mod container;
 pub mod format;
 pub mod images;
 pub mod mount;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Dockerfile tools (parse: show how the builder reads a file).
     #[command(subcommand)]
     Dockerfile(build::DockerfileCommand),
+    /// Container commands (run, ps, exec, commit, ...).
+    #[command(flatten)]
+    Containers(container::ContainerCommand),
 }
 
 /// `imagectl image ...`.
@@ -107,7 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Import(a) => images::import(&open()?, a),
         Command::Images(a) => images::images(&open()?, a),
-        Command::Inspect(a) => images::inspect(&open()?, a),
+        Command::Inspect(a) => container::inspect_any(&open()?, a),
         Command::History(a) => images::history(&open()?, a),
         Command::Tag(a) => images::tag(&open()?, a),
         Command::Rmi(a) => images::rmi(&open()?, a),
@@ -130,5 +134,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mount(a) => mount::mount(&open()?, a),
         Command::Umount(a) => mount::umount(&open()?, a),
         Command::Dockerfile(c) => build::dockerfile(c),
+        Command::Containers(c) => container::run(&open()?, c),
     }
 }
