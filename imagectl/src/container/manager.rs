@@ -410,7 +410,13 @@ impl Containers {
             }
             RuntimeKind::Runc => {
                 let started = Some(runtime::state::now());
-                let code = self.runc.run_foreground(&rec.id, &bundle)?;
+                let code = match super::runc::check_executable(&bundle, &self.root_of(rec).merged) {
+                    Ok(()) => self.runc.run_foreground(&rec.id, &bundle)?,
+                    Err((code, msg)) => {
+                        eprintln!("imagectl: {msg}");
+                        code
+                    }
+                };
                 self.write_exit(
                     rec,
                     &ExitRecord {
@@ -479,6 +485,11 @@ impl Containers {
                         finished: None,
                     },
                 )?;
+                if let Err((_, msg)) =
+                    super::runc::check_executable(&bundle, &self.root_of(rec).merged)
+                {
+                    return Err(Error::Other(msg));
+                }
                 let me = self.clone();
                 let r = rec.clone();
                 runtime::process::fork::spawn_detached(move || {

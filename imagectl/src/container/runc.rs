@@ -127,3 +127,57 @@ impl Runc {
         }
     }
 }
+
+/// Looks up the bundle's `process.args[0]` in the rootfs with the process's `PATH`,
+/// as the built-in runtime does, so a missing executable under runc also gives
+/// docker's exit code 127 ("executable file not found") or 126 (not executable)
+/// instead of runc's generic 1.
+pub fn check_executable(bundle: &Path, rootfs: &Path) -> std::result::Result<(), (i32, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(spec) = oci_spec::runtime::Spec::load(bundle.join("config.json")) else {
+        return Ok(()); // runc reports a broken bundle itself
+    };
+    let Some(process) = spec.process().as_ref() else {
+        return Ok(());
+    };
+    let Some(cmd) = process.args().as_ref().and_then(|a| a.first()).cloned() else {
+        return Ok(());
+    };
+    let env = process.env().clone().unwrap_or_default();
+    let candidates: Vec<PathBuf> = if cmd.contains('/') {
+        vec![PathBuf::from(&cmd)]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(runtime::linux::process::DEFAULT_PATH);
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(&cmd))
+            .collect()
+    };
+    let mut denied = false;
+    for c in candidates {
+        let Ok(p) = runtime::paths::secure_join(rootfs, &c) else {
+            continue;
+        };
+        match std::fs::metadata(&p) {
+            Ok(md) if md.is_file() && md.permissions().mode() & 0o111 != 0 => return Ok(()),
+            Ok(_) => denied = true,
+            Err(_) => {}
+        }
+    }
+    if denied {
+        Err((126, format!("exec: \"{cmd}\": permission denied")))
+    } else if cmd.contains('/') {
+        Err((
+            127,
+            format!("exec: \"{cmd}\": executable file not found: no such file or directory"),
+        ))
+    } else {
+        Err((
+            127,
+            format!("exec: \"{cmd}\": executable file not found in $PATH"),
+        ))
+    }
+}
