@@ -67,6 +67,18 @@ fn touch_commit_run_keeps_files_and_deletions_small_layer() {
         lab.ok(&["diff", "c"]),
         "A /abc.txt\nC /etc\nD /etc/x\nD /tmp\n"
     );
+    // A directory replaced as a whole (opaque in the upper dir): podman prints D for
+    // it and A/C for what is in it now.
+    lab.ok(&[
+        "run",
+        "--name",
+        "o",
+        "bb",
+        "sh",
+        "-c",
+        "rm -rf /etc && mkdir /etc && echo y > /etc/new && touch /etc/x",
+    ]);
+    assert_eq!(lab.ok(&["diff", "o"]), "D /etc\nA /etc/new\nC /etc/x\n");
     let id = lab.ok(&[
         "commit",
         "-m",
@@ -415,4 +427,40 @@ fn ps_reads_state_from_disk_and_names_and_prefixes_resolve() {
     lab.ok(&["start", &id[..12]]);
     wait_until("second run", || status(&lab, &name) == "exited");
     assert_eq!(lab.ok(&["logs", &name]), "made\n");
+}
+
+#[test]
+fn a_container_whose_monitor_was_killed_shows_exited_with_an_explanation() {
+    let lab = Lab::new();
+    let id = lab
+        .ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "1000"])
+        .trim()
+        .to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &fs::read(lab.root().join("runtime").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = state["monitorPid"].as_i64().expect("monitor pid") as i32;
+    let pid = lab.inspect("orphan")["State"]["Pid"].as_i64().unwrap() as i32;
+    let kill = |p: i32| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    };
+    kill(monitor);
+    kill(pid);
+    wait_until("exited", || status(&lab, "orphan") == "exited");
+    let info = lab.inspect("orphan");
+    assert_eq!(info["State"]["ExitCode"], 255);
+    assert!(
+        info["State"]["Error"]
+            .as_str()
+            .unwrap()
+            .contains("not recorded"),
+        "{info}"
+    );
+    assert!(lab.ok(&["ps", "-a"]).contains("Exited (255)"));
+    lab.ok(&["rm", "orphan"]);
+    assert!(lab.mounts().is_empty());
 }

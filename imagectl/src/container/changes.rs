@@ -4,9 +4,10 @@
 //! - a whiteout (kernel-style 0/0 character device, or an OCI `.wh.NAME` file) is `D`;
 //! - any other entry is `A` when no lower layer has the path, else `C` (directories
 //!   that only hold changes are `C`, as docker and podman print them);
-//! - an opaque directory that hides a lower directory is `C`, and each entry of the
-//!   lower directories that the opaque directory hides (and does not itself contain)
-//!   is `D`: only those lower directories are read.
+//! - an opaque directory that replaces a lower directory is `D` (the lower directory
+//!   is gone as a whole) and its entries are `A`/`C` as above; the lower entries it
+//!   hides are not listed one by one. This is what `podman diff` prints for
+//!   `rm -rf /d && mkdir /d && touch /d/a` (checked against podman 4.3 with runc).
 
 use std::ffi::OsString;
 use std::fs;
@@ -109,50 +110,17 @@ fn walk(upper: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> 
             continue;
         }
         let below = in_lowers(lowers, &rel_path);
+        let replaced = below && ft.is_dir() && whiteout::is_opaque(&path).at(&path)?;
         out.push(Change {
             path: slash(&rel_path),
-            kind: if below { Kind::Changed } else { Kind::Added },
+            kind: match (below, replaced) {
+                (_, true) => Kind::Deleted,
+                (true, false) => Kind::Changed,
+                (false, _) => Kind::Added,
+            },
         });
         if ft.is_dir() {
-            if below && whiteout::is_opaque(&path).at(&path)? {
-                hidden_by_opaque(&path, &rel_path, lowers, out)?;
-                // Everything inside an opaque directory is new.
-                walk(upper, &rel_path, &[], out)?;
-            } else {
-                walk(upper, &rel_path, lowers, out)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `D` for the lower entries an opaque directory hides (and does not replace).
-fn hidden_by_opaque(
-    upper_dir: &Path,
-    rel: &Path,
-    lowers: &[PathBuf],
-    out: &mut Vec<Change>,
-) -> Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
-    for l in lowers {
-        let d = l.join(rel);
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let n = e.file_name();
-            if n.as_bytes()
-                .starts_with(whiteout::OCI_WHITEOUT_PREFIX.as_bytes())
-            {
-                continue;
-            }
-            if fs::symlink_metadata(upper_dir.join(&n)).is_err() && seen.insert(n.clone()) {
-                out.push(Change {
-                    path: Path::new("/").join(rel).join(&n),
-                    kind: Kind::Deleted,
-                });
-            }
-        }
-        if whiteout::is_opaque(&d).unwrap_or(false) {
-            break;
+            walk(upper, &rel_path, lowers, out)?;
         }
     }
     Ok(())
