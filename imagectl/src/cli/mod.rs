@@ -45,7 +45,7 @@ pub enum Command {
     /// List images.
     #[command(alias = "ls")]
     Images(images::ImagesArgs),
-    /// Show an image's details as JSON (docker's field names).
+    /// Show details of containers, else images, as JSON (docker's field names).
     Inspect(images::InspectArgs),
     /// Show an image's history.
     History(images::HistoryArgs),
