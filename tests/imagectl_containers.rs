@@ -464,3 +464,20 @@ fn a_container_whose_monitor_was_killed_shows_exited_with_an_explanation() {
     lab.ok(&["rm", "orphan"]);
     assert!(lab.mounts().is_empty());
 }
+
+#[test]
+fn concurrent_creates_never_share_a_name() {
+    let lab = Lab::new();
+    let codes: Vec<i32> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| lab.run(&["create", "--name", "twin", "bb", "true"]).code))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 125), "{codes:?}");
+    assert_eq!(lab.container_dirs().len(), 1);
+    lab.ok(&["rm", "twin"]);
+    // The name is free again.
+    lab.ok(&["create", "--name", "twin", "bb", "true"]);
+}

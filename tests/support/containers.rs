@@ -49,9 +49,11 @@ impl Lab {
         &self.ctl.root
     }
 
-    /// Entries of `ROOT/containers`.
+    /// Container directories in `ROOT/containers` (not the `.names` reservations).
     pub fn container_dirs(&self) -> Vec<String> {
-        list(&self.root().join("containers"))
+        let mut v = list(&self.root().join("containers"));
+        v.retain(|n| !n.starts_with('.'));
+        v
     }
 
     /// Entries of `ROOT/holds`.

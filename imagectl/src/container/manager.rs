@@ -138,31 +138,55 @@ impl Containers {
     /// layer and volumes, mounts the union and writes the bundle.
     pub fn create(&self, req: &CreateRequest) -> Result<ContainerRecord> {
         let image = self.store.resolve(&req.image)?;
-        let taken: Vec<String> = self.records.list()?.into_iter().map(|r| r.name).collect();
+        if let Some(n) = &req.name {
+            record::check_name(n)?;
+        }
         let id = record::new_id()?;
-        let name = match &req.name {
-            Some(n) => {
-                record::check_name(n)?;
-                if taken.contains(n) {
-                    return Err(Error::Other(format!(
-                        "the container name {n:?} is already in use: remove that container or choose another name"
-                    )));
-                }
-                n.clone()
+        // The directory exists before the name is reserved: a reservation whose
+        // directory is missing counts as stale.
+        let dir = self.records.container_dir(&id);
+        fs::create_dir_all(&dir).at(&dir)?;
+        let name = match self.reserve_name(req, &id) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
             }
-            None => record::generate_name(&id, &taken),
         };
         let holder = format!("container-{id}");
-        self.store.hold(&holder, image.manifest_digest())?;
-        let dir = self.records.container_dir(&id);
-        match self.create_in(req, &image, &id, &name, &dir) {
+        let made = self
+            .store
+            .hold(&holder, image.manifest_digest())
+            .and_then(|()| self.create_in(req, &image, &id, &name, &dir));
+        match made {
             Ok(rec) => Ok(rec),
             Err(e) => {
                 let _ = unmount_path(&dir.join("merged"));
                 let _ = fs::remove_dir_all(&dir);
                 let _ = self.store.release(&holder);
+                self.records.release_name(&name, &id);
                 Err(e)
             }
+        }
+    }
+
+    /// The `--name`, or a generated docker-style one, reserved for `id`.
+    fn reserve_name(&self, req: &CreateRequest, id: &str) -> Result<String> {
+        if let Some(n) = &req.name {
+            if !self.records.reserve_name(n, id)? {
+                return Err(Error::Other(format!(
+                    "the container name {n:?} is already in use: remove that container or choose another name"
+                )));
+            }
+            return Ok(n.clone());
+        }
+        let mut taken: Vec<String> = self.records.list()?.into_iter().map(|r| r.name).collect();
+        loop {
+            let n = record::generate_name(id, &taken);
+            if self.records.reserve_name(&n, id)? {
+                return Ok(n);
+            }
+            taken.push(n);
         }
     }
 
@@ -668,6 +692,7 @@ impl Containers {
             _ => {}
         }
         self.store.release(&format!("container-{}", rec.id))?;
+        self.records.release_name(&rec.name, &rec.id);
         Ok(())
     }
 

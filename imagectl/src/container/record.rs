@@ -205,6 +205,50 @@ impl Records {
         Ok(out)
     }
 
+    /// Reserves `name` for container `id` atomically (`ROOT/containers/.names/NAME`
+    /// created exclusively), so two concurrent creates can not both take one name. A
+    /// reservation whose container no longer exists (a killed create) is taken over.
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<bool> {
+        let dir = self.dir.join(".names");
+        fs::create_dir_all(&dir).at(&dir)?;
+        let p = dir.join(name);
+        // The id is written to a private file first and linked into place, so the
+        // reservation appears atomically with its owner in it.
+        let tmp = dir.join(format!(".{id}.tmp"));
+        fs::write(&tmp, id.as_bytes()).at(&tmp)?;
+        let mut reserved = false;
+        for _ in 0..2 {
+            match fs::hard_link(&tmp, &p) {
+                Ok(()) => {
+                    reserved = true;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = fs::read_to_string(&p).unwrap_or_default();
+                    let owner = owner.trim();
+                    if is_full_id(owner) && self.container_dir(owner).exists() {
+                        break;
+                    }
+                    let _ = fs::remove_file(&p);
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(Error::Io { path: p, source: e });
+                }
+            }
+        }
+        let _ = fs::remove_file(&tmp);
+        Ok(reserved)
+    }
+
+    /// Drops the reservation of `name` if `id` holds it.
+    pub fn release_name(&self, name: &str, id: &str) {
+        let p = self.dir.join(".names").join(name);
+        if fs::read_to_string(&p).is_ok_and(|o| o.trim() == id) {
+            let _ = fs::remove_file(&p);
+        }
+    }
+
     /// Finds a container by exact name, full id or unique id prefix (docker's rules:
     /// a name wins over an id prefix).
     pub fn find(&self, what: &str) -> Result<ContainerRecord> {
