@@ -629,6 +629,7 @@ fn ps(cs: &Containers, a: PsArgs) -> Result<()> {
         list.retain(|(_, st)| st.status.is_live());
     }
     list.reverse(); // newest first, as docker lists
+    // No PORTS column: containers get no published ports (loopback-only or host network).
     if a.quiet {
         for (r, _) in &list {
             println!("{}", if a.no_trunc { &r.id[..] } else { &r.id[..12] });
@@ -649,7 +650,6 @@ fn ps(cs: &Containers, a: PsArgs) -> Result<()> {
                 if a.no_trunc { cmd } else { ellipsis(&cmd, 20) },
                 super::format::time_ago(Some(&r.created)),
                 status_text(st),
-                String::new(),
                 r.name.clone(),
             ]
         })
@@ -661,7 +661,6 @@ fn ps(cs: &Containers, a: PsArgs) -> Result<()> {
             "COMMAND",
             "CREATED",
             "STATUS",
-            "PORTS",
             "NAMES",
         ],
         &rows,
