@@ -16,6 +16,25 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Cgroup directories (any hierarchy, up to three levels down) named `id`.
+fn cgroup_dirs_named(id: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![(std::path::PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if e.file_name() == id {
+                    out.push(e.path());
+                } else if depth < 3 {
+                    stack.push((e.path(), depth + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn status(lab: &Lab, name: &str) -> String {
     lab.inspect(name)["State"]["Status"]
         .as_str()
@@ -150,8 +169,14 @@ fn exit_codes_signals_and_stop_timeout() {
         "{ps}"
     );
     assert!(lab.ok(&["ps", "-q"]).is_empty());
-    // Exited containers' unions are unmounted.
+    // Exited containers' unions are unmounted and their cgroups removed.
     assert!(lab.mounts().is_empty(), "{:?}", lab.mounts());
+    let id = lab.inspect("k9")["Id"].as_str().unwrap().to_string();
+    assert!(
+        cgroup_dirs_named(&id).is_empty(),
+        "{:?}",
+        cgroup_dirs_named(&id)
+    );
 }
 
 #[test]

@@ -106,14 +106,22 @@ impl Containers {
         state::live_state(rec, &self.dir(rec), &self.runtime, &self.runc)
     }
 
-    /// Unmounts the union of a container that is not running any more (see the
-    /// module docs); returns its state.
+    /// Releases what an exited container no longer needs, as docker does when the
+    /// process exits: its union is unmounted (see the module docs) and its empty
+    /// cgroups are removed (the runtime's state, with the exit code, stays until
+    /// `rm`). Returns the container's state.
     pub fn reconcile(&self, rec: &ContainerRecord) -> LiveState {
         let st = self.state(rec);
-        if !st.status.is_live() {
+        if st.status == Status::Exited {
             let root = self.root_of(rec);
-            if crate::mount::is_mounted(&root.merged) && st.status == Status::Exited {
+            if crate::mount::is_mounted(&root.merged) {
                 let _ = root.unmount();
+            }
+            if rec.runtime == RuntimeKind::Builtin
+                && let Ok(rs) = self.runtime.state(&rec.id)
+                && rs.cgroups.pids().is_ok_and(|p| p.is_empty())
+            {
+                let _ = rs.cgroups.destroy();
             }
         }
         st
