@@ -74,6 +74,8 @@ pub enum Command {
     Mount(mount::MountArgs),
     /// Unmount what `imagectl mount` mounted.
     Umount(mount::UmountArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Dockerfile tools (parse: show how the builder reads a file).
     #[command(subcommand)]
     Dockerfile(build::DockerfileCommand),
@@ -129,6 +131,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logout(a) => transfer::logout(a),
         Command::Mount(a) => mount::mount(&open()?, a),
         Command::Umount(a) => mount::umount(&open()?, a),
+        Command::Build(a) => build::build(&open()?, a),
         Command::Dockerfile(c) => build::dockerfile(c),
     }
 }
