@@ -72,7 +72,7 @@ pub enum BuildError {
     Store(#[from] Error),
     /// The Dockerfile does not parse.
     #[error("Dockerfile {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
     /// A step failed before or while running.
     #[error("Dockerfile line {line}: {text}: {message}")]
     Step {
@@ -94,6 +94,12 @@ pub enum BuildError {
     /// The command line asked for something impossible (unknown target...).
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<ParseError> for BuildError {
+    fn from(e: ParseError) -> Self {
+        BuildError::Parse(e)
+    }
 }
 
 impl BuildError {
