@@ -425,6 +425,12 @@ impl Builder<'_> {
             _ => return Ok(Prepared::default()),
         };
         let mut p = Prepared::default();
+        for inline in &spec.inline {
+            p.checksums.insert(
+                format!("heredoc:{}", inline.name),
+                Digest::of(inline.data.as_bytes()).hex().to_string(),
+            );
+        }
         if let Some(from) = &spec.from {
             let name = self
                 .lex
@@ -445,10 +451,11 @@ impl Builder<'_> {
             p.sources.paths.extend(found);
         }
         let local: Vec<String> = local.into_iter().cloned().collect();
-        p.checksums = self
-            .ctx
-            .checksum(&local)
-            .map_err(|e| step_err(located, e))?;
+        p.checksums.extend(
+            self.ctx
+                .checksum(&local)
+                .map_err(|e| step_err(located, e))?,
+        );
         p.single_file = urls.is_empty()
             && spec.inline.len() + p.sources.paths.len() == 1
             && (p.sources.paths.is_empty() || self.ctx.root().join(&p.sources.paths[0]).is_file());

@@ -34,15 +34,20 @@ pub fn plan(run: &Run, shell: &[String]) -> Plan {
     match run.plan() {
         RunPlan::Command(cl) => {
             let argv = cl.argv(shell);
+            let mut shown = argv.clone();
+            if let Some(last) = shown.last_mut() {
+                // A heredoc body ends in a newline; history shows one line.
+                *last = last.trim_end_matches('\n').to_string();
+            }
             Plan {
-                shown: argv.clone(),
+                shown,
                 argv,
                 script: None,
             }
         }
         RunPlan::Script { name, data } => Plan {
             argv: vec![format!("{SCRIPT_DIR}{name}")],
-            shown: CommandLine::Shell(data.clone()).argv(shell),
+            shown: CommandLine::Shell(data.trim_end_matches('\n').to_string()).argv(shell),
             script: Some(data),
         },
     }
