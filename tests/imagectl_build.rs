@@ -471,3 +471,37 @@ fn dockerignore_build_args_and_add_url() {
     );
     assert!(mounts_under(&ctl.root).is_empty());
 }
+
+#[test]
+fn symlinked_sources_and_run_flags() {
+    let ctl = setup();
+    let ctx = BuildContext::new();
+    ctx.write("real.txt", "real\n").write("dir/target", "t\n");
+    std::os::unix::fs::symlink("real.txt", ctx.path().join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("target", ctx.path().join("dir/inner")).unwrap();
+    ctx.dockerfile(
+        "FROM busybox\nCOPY link.txt /followed.txt\nCOPY dir/ /d/\nRUN --network=none grep -c : /proc/net/dev > /ifaces\nRUN --network=host true\n",
+    );
+    build_ok(&ctl, &ctx, &["-t", "links:1"]);
+    let m = MountedImage::new(&ctl, "links:1");
+    // A source named directly is followed; a symlink inside a directory is kept.
+    assert_eq!(m.read("/followed.txt").unwrap(), "real\n");
+    assert!(m.meta("/followed.txt").unwrap().file_type().is_file());
+    assert!(m.meta("/d/inner").unwrap().file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_link(m.path("/d/inner")).unwrap(),
+        std::path::PathBuf::from("target")
+    );
+    // --network=none: only loopback.
+    assert_eq!(m.read("/ifaces").unwrap(), "1\n");
+    drop(m);
+
+    // Flags the builder cannot honour are refused, not ignored.
+    ctx.dockerfile("FROM busybox\nRUN --mount=type=cache,target=/c true\n");
+    let r = build(&ctl, &ctx, &["-t", "links:2"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("--mount=type=cache,target=/c"),
+        "{r:?}"
+    );
+}

@@ -424,6 +424,18 @@ impl Builder<'_> {
             Instruction::Add(s) => (s, true),
             _ => return Ok(Prepared::default()),
         };
+        if spec.parents {
+            return Err(step_err(
+                located,
+                "--parents is not supported by this builder",
+            ));
+        }
+        if !spec.excludes.is_empty() {
+            return Err(step_err(
+                located,
+                "--exclude is not supported by this builder",
+            ));
+        }
         let mut p = Prepared::default();
         for inline in &spec.inline {
             p.checksums.insert(
@@ -464,6 +476,14 @@ impl Builder<'_> {
             for (n, url) in urls.iter().enumerate() {
                 let file = dir.path().join(n.to_string());
                 let sum = fetch(url, &file).map_err(|e| step_err(located, e))?;
+                if let Some(want) = &spec.checksum
+                    && want.strip_prefix("sha256:").unwrap_or(want) != sum
+                {
+                    return Err(step_err(
+                        located,
+                        format!("{url}: content has digest sha256:{sum}, --checksum wants {want}"),
+                    ));
+                }
                 p.checksums.insert(format!("url:{url}"), sum);
                 p.sources.fetched.push((url.to_string(), file));
             }
@@ -544,6 +564,7 @@ impl Builder<'_> {
         r: &dockerfile::Run,
         located: &Located,
     ) -> Result<(), BuildError> {
+        let network_host = steps::run::check_flags(r).map_err(|e| step_err(located, e))?;
         let plan = steps::run::plan(r, &state.shell());
         let root = StepRoot::mount(self.store, &state.lower_dirs(self.store)?)?;
         let id = steps::run::container_id();
@@ -554,9 +575,12 @@ impl Builder<'_> {
             &plan,
             root.merged(),
             root.scratch(),
-            &self.store.root().join("build-runtime"),
-            &id,
-            self.opts.quiet,
+            &steps::run::RunOptions {
+                runtime_root: &self.store.root().join("build-runtime"),
+                id: &id,
+                network_host,
+                quiet: self.opts.quiet,
+            },
         )
         .map_err(|e| step_err(located, e))?;
         root.unmount()?;

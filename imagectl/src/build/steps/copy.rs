@@ -96,7 +96,18 @@ pub fn copy(
         } else {
             src_root.join(rel)
         };
-        let md = fs::symlink_metadata(&src).map_err(io_err("reading", &src))?;
+        let mut md = fs::symlink_metadata(&src).map_err(io_err("reading", &src))?;
+        let name = src
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        let mut src = src.clone();
+        if md.file_type().is_symlink() {
+            // A source named directly is followed (inside its root), as docker does;
+            // symlinks met inside a copied directory are copied as symlinks.
+            src = runtime::paths::secure_join(src_root, rel).map_err(|e| e.to_string())?;
+            md = fs::metadata(&src).map_err(io_err("reading", &src))?;
+        }
         if md.is_dir() {
             make_dirs(&host, attrs)?;
             let rel_s = rel.to_string_lossy().into_owned();
@@ -105,11 +116,11 @@ pub fn copy(
             make_dirs(&host, attrs)?;
             extract(&src, &host)?;
         } else {
-            let name = src
-                .file_name()
-                .ok_or_else(|| format!("source {} has no file name", rel.display()))?;
+            if name.is_empty() {
+                return Err(format!("source {} has no file name", rel.display()));
+            }
             let target = if into_dir {
-                host.join(name)
+                host.join(&name)
             } else {
                 host.clone()
             };

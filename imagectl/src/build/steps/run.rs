@@ -53,16 +53,46 @@ pub fn plan(run: &Run, shell: &[String]) -> Plan {
     }
 }
 
+/// Whether the RUN gets the host's network (`--network=host`, `default` or none given)
+/// or a namespace with only loopback (`--network=none`). Flags this builder cannot
+/// honour are refused rather than ignored.
+pub fn check_flags(run: &Run) -> Result<bool, String> {
+    if let Some(m) = run.mounts.first() {
+        return Err(format!("RUN --mount={m} is not supported by this builder"));
+    }
+    if let Some(s) = run.security.as_deref().filter(|s| *s != "sandbox") {
+        return Err(format!(
+            "RUN --security={s} is not supported by this builder"
+        ));
+    }
+    match run.network.as_deref() {
+        None | Some("default") | Some("host") => Ok(true),
+        Some("none") => Ok(false),
+        Some(other) => Err(format!("RUN --network={other}: want default, host or none")),
+    }
+}
+
+/// How one RUN's container is run.
+#[derive(Debug, Clone)]
+pub struct RunOptions<'a> {
+    /// The runtime's state directory.
+    pub runtime_root: &'a Path,
+    /// The container ID (see [`container_id`]).
+    pub id: &'a str,
+    /// Host network (true) or loopback only.
+    pub network_host: bool,
+    /// Discard the output (`-q`).
+    pub quiet: bool,
+}
+
 /// Runs `plan` in a container over `merged`; returns the exit code. `scratch` is a
-/// private directory outside the mount for the bundle; `quiet` discards the output.
+/// private directory outside the mount for the bundle.
 pub fn execute(
     state: &StageState,
     plan: &Plan,
     merged: &Path,
     scratch: &Path,
-    runtime_root: &Path,
-    id: &str,
-    quiet: bool,
+    o: &RunOptions<'_>,
 ) -> Result<i32, String> {
     let workdir = state.workdir();
     let wd_host = runtime::paths::secure_join(merged, Path::new(&workdir))
@@ -98,12 +128,13 @@ pub fn execute(
         env,
         cwd: Some(workdir),
         user,
-        network_host: true,
+        network_host: o.network_host,
         ..Default::default()
     };
     let bundle_dir = scratch.join("bundle");
     let bundle = Bundle::write(&bundle_dir, &config).map_err(|e| e.to_string())?;
-    let rt = Runtime::new(runtime_root);
+    let rt = Runtime::new(o.runtime_root);
+    let (id, quiet) = (o.id, o.quiet);
     let opts = CreateOptions {
         bundle: bundle.dir.clone(),
         output: if quiet {
