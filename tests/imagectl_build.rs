@@ -286,8 +286,8 @@ fn cache_reuse_invalidation_and_explain() {
     assert!(!fresh.contains("Using cache"), "{fresh}");
     assert_eq!(fresh.matches("Running in").count(), 2, "{fresh}");
 
-    // -q prints only the ID.
-    let quiet = build_ok(&ctl, &ctx, &["-q", "-t", "cached:5"]);
+    // -q prints only the ID (the RUN output is discarded too).
+    let quiet = build_ok(&ctl, &ctx, &["-q", "--no-cache", "-t", "cached:5"]);
     assert_eq!(quiet.trim(), image_id(&ctl, "cached:5"));
     assert!(mounts_under(&ctl.root).is_empty());
 }
@@ -494,6 +494,28 @@ fn symlinked_sources_and_run_flags() {
     );
     // --network=none: only loopback.
     assert_eq!(m.read("/ifaces").unwrap(), "1\n");
+    drop(m);
+
+    // The Dockerfile can come from stdin.
+    let mut child = ctl
+        .command()
+        .args(["build", "-f", "-", "-t", "stdin:1"])
+        .arg(ctx.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"FROM busybox\nCOPY real.txt /from-stdin.txt\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let m = MountedImage::new(&ctl, "stdin:1");
+    assert_eq!(m.read("/from-stdin.txt").unwrap(), "real\n");
     drop(m);
 
     // Flags the builder cannot honour are refused, not ignored.

@@ -48,7 +48,7 @@ use crate::store::{Image, Store};
 pub struct BuildOptions {
     /// The build context directory.
     pub context: PathBuf,
-    /// The Dockerfile (default: `CONTEXT/Dockerfile`).
+    /// The Dockerfile (default: `CONTEXT/Dockerfile`; `-` reads it from stdin).
     pub dockerfile: Option<PathBuf>,
     /// Names to tag the result with.
     pub tags: Vec<Reference>,
@@ -129,7 +129,12 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Built, BuildError> {
         .dockerfile
         .clone()
         .unwrap_or_else(|| opts.context.join("Dockerfile"));
-    let text = fs::read_to_string(&df_path).map_err(|e| Error::Io {
+    let text = if df_path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        fs::read_to_string(&df_path)
+    }
+    .map_err(|e| Error::Io {
         path: df_path.clone(),
         source: e,
     })?;

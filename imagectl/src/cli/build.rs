@@ -18,7 +18,7 @@ pub struct BuildArgs {
     /// Name (and optionally tag) of the image, `NAME[:TAG]`; repeatable.
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    /// The Dockerfile (default: CONTEXT/Dockerfile; - reads it from stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// A build argument `KEY=VALUE` (or `KEY` to take it from the environment).
