@@ -28,6 +28,7 @@ pub mod steps;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use cache::{Cache, KeyParts, Record};
@@ -94,6 +95,9 @@ pub enum BuildError {
     /// The command line asked for something impossible (unknown target...).
     #[error("{0}")]
     Usage(String),
+    /// The build was interrupted (SIGINT/SIGTERM) between steps.
+    #[error("build interrupted")]
+    Interrupted,
 }
 
 impl From<ParseError> for BuildError {
@@ -107,9 +111,20 @@ impl BuildError {
     pub fn exit_code(&self) -> i32 {
         match self {
             BuildError::RunFailed { code, .. } if (1..=255).contains(code) => *code,
+            BuildError::Interrupted => 130,
             _ => 1,
         }
     }
+}
+
+/// Set by [`cancel`] (from a signal handler): the build stops before its next step,
+/// releasing its mounts and temp dirs on the way out.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running build to stop at the next step boundary. Async-signal-safe (one
+/// atomic store), so a SIGINT/SIGTERM handler may call it.
+pub fn cancel() {
+    CANCELLED.store(true, Ordering::SeqCst);
 }
 
 /// Result of a successful build.
@@ -190,6 +205,9 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Built, BuildError> {
             "[Warning] One or more build-args [{}] were not consumed",
             names.join(" ")
         );
+    }
+    if CANCELLED.load(Ordering::SeqCst) {
+        return Err(BuildError::Interrupted);
     }
     let image = commit(store, &state, &opts.tags)?;
     let elapsed = started.elapsed();
@@ -362,6 +380,9 @@ impl Builder<'_> {
 
     /// One instruction: cache lookup, else execution and a new cache record.
     fn run_step(&mut self, state: &mut StageState, located: &Located) -> Result<(), BuildError> {
+        if CANCELLED.load(Ordering::SeqCst) {
+            return Err(BuildError::Interrupted);
+        }
         let env = state.substitution_env();
         let instr = located
             .instruction

@@ -40,6 +40,27 @@ pub struct BuildArgs {
     pub context: PathBuf,
 }
 
+extern "C" fn on_interrupt(_: libc::c_int) {
+    imagectl::build::cancel();
+}
+
+/// SIGINT/SIGTERM/SIGHUP stop the build at the next step instead of killing it with
+/// union mounts still up. (During a RUN the runtime passes them to the container.)
+fn install_interrupt_handler() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        if let Err(e) = unsafe { sigaction(sig, &action) } {
+            log::debug!("installing the {sig} handler: {e}");
+        }
+    }
+}
+
 /// Runs a build. A failed RUN ends the process with the command's exit code.
 pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
     let mut tags = Vec::new();
@@ -73,9 +94,10 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         explain_cache: a.explain_cache,
         quiet: a.quiet,
     };
+    install_interrupt_handler();
     match imagectl::build::build(store, &opts) {
         Ok(_) => Ok(()),
-        Err(e @ BuildError::RunFailed { .. }) => {
+        Err(e @ (BuildError::RunFailed { .. } | BuildError::Interrupted)) => {
             // Everything the build held (mounts, temp dirs, the content lock) has been
             // released by now: exit with the failed command's code, as docker reports it.
             eprintln!("imagectl: {e}");
