@@ -298,7 +298,7 @@ fn multi_stage_copy_from_and_target() {
     let ctx = BuildContext::new();
     ctx.write("src.txt", "source\n");
     ctx.dockerfile(
-        "ARG BASE=busybox\nFROM $BASE AS builder\nCOPY src.txt /work/\nRUN sed 's/source/built/' /work/src.txt > /work/out.txt && mkdir -p /work/dir/sub && echo deep > /work/dir/sub/f\n\nFROM builder AS tester\nRUN echo tested > /work/tested\n\nFROM busybox AS unused\nRUN exit 7\n\nFROM busybox\nCOPY --from=builder /work/out.txt /usr/share/\nCOPY --from=0 /work/dir /copied/\nCOPY --from=tester /work/tested /tested\nCOPY --from=busybox /etc/passwd /from-image-passwd\n",
+        "ARG BASE=busybox\nFROM --platform=$BUILDPLATFORM $BASE AS builder\nARG TARGETOS\nCOPY src.txt /work/\nRUN echo $TARGETOS > /work/os\nRUN sed 's/source/built/' /work/src.txt > /work/out.txt && mkdir -p /work/dir/sub && echo deep > /work/dir/sub/f\n\nFROM builder AS tester\nRUN echo tested > /work/tested\n\nFROM busybox AS unused\nRUN exit 7\n\nFROM busybox\nCOPY --from=builder /work/out.txt /usr/share/\nCOPY --from=0 /work/dir /copied/\nCOPY --from=tester /work/tested /tested\nCOPY --from=busybox /etc/passwd /from-image-passwd\n",
     );
     let out = build_ok(&ctl, &ctx, &["-t", "multi:1"]);
     assert!(
@@ -322,6 +322,7 @@ fn multi_stage_copy_from_and_target() {
     assert!(!out.contains("tester"), "{out}");
     let m = MountedImage::new(&ctl, "multi:builder");
     assert_eq!(m.read("/work/out.txt").unwrap(), "built\n");
+    assert_eq!(m.read("/work/os").unwrap(), "linux\n");
     assert!(m.meta("/work/tested").is_none());
     drop(m);
     let r = build(&ctl, &ctx, &["--target", "nope", "-t", "multi:x"]);
@@ -384,6 +385,11 @@ fn failures_tag_nothing() {
         r.stderr.contains("line 2") && r.stderr.contains("missing.txt"),
         "{r:?}"
     );
+
+    ctx.dockerfile("FROM --platform=linux/s390x busybox\nRUN true\n");
+    let r = build(&ctl, &ctx, &["-t", "broken:7"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("only the host platform"), "{r:?}");
 
     ctx.dockerfile("FROM busybox\nUSER ghost\nRUN true\n");
     let r = build(&ctl, &ctx, &["-t", "broken:6"]);

@@ -41,6 +41,7 @@ use steps::copy::Sources;
 use crate::digest::Digest;
 use crate::dockerfile::{self, CopySpec, Dockerfile, Instruction, Lexer, Located, ParseError};
 use crate::error::Error;
+use crate::oci::Platform;
 use crate::reference::Reference;
 use crate::store::{Image, Store};
 
@@ -159,9 +160,11 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Built, BuildError> {
     }
     let ctx = Context::open(&opts.context)?;
     let _content = store.content_lock()?;
-    let global = df
-        .global_arg_values(&opts.build_args)
-        .map_err(|e| BuildError::Usage(format!("global ARG: {e}")))?;
+    let mut global = platform_args();
+    global.extend(
+        df.global_arg_values(&opts.build_args)
+            .map_err(|e| BuildError::Usage(format!("global ARG: {e}")))?,
+    );
     let target = match &opts.target {
         Some(t) => df
             .stage_index(t)
@@ -220,6 +223,26 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Built, BuildError> {
         println!("{}", image.id());
     }
     Ok(Built { image, elapsed })
+}
+
+/// The automatic platform ARGs docker defines (`BUILDPLATFORM`, `TARGETARCH`, ...):
+/// usable in FROM lines and, once declared with `ARG NAME`, in a stage. Builds here are
+/// always for the host.
+fn platform_args() -> BTreeMap<String, String> {
+    let p = Platform::host();
+    let variant = p.variant.clone().unwrap_or_default();
+    let platform = match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    };
+    let mut out = BTreeMap::new();
+    for side in ["BUILD", "TARGET"] {
+        out.insert(format!("{side}PLATFORM"), platform.clone());
+        out.insert(format!("{side}OS"), p.os.clone());
+        out.insert(format!("{side}ARCH"), p.architecture.clone());
+        out.insert(format!("{side}VARIANT"), variant.clone());
+    }
+    out
 }
 
 fn global_declares(df: &Dockerfile, name: &str) -> bool {
@@ -330,6 +353,19 @@ impl Builder<'_> {
             .from
             .expand(&self.lex, &self.global)
             .map_err(|e| step_err(&located, e))?;
+        if let Some(p) = from.platform.as_deref().filter(|p| !p.is_empty()) {
+            let want = Platform::parse(p).map_err(|e| step_err(&located, e))?;
+            if !want.matches(&Platform::host()) {
+                return Err(step_err(
+                    &located,
+                    format!(
+                        "--platform={p}: only the host platform ({}/{}) can be built here",
+                        Platform::host().os,
+                        Platform::host().architecture
+                    ),
+                ));
+            }
+        }
         let mut state = if from.is_scratch() {
             StageState::scratch()
         } else if let Some(j) = earlier_stage_named(self.df, i, &from.image) {
