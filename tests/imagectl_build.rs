@@ -290,6 +290,21 @@ fn cache_reuse_invalidation_and_explain() {
     let quiet = build_ok(&ctl, &ctx, &["-q", "--no-cache", "-t", "cached:5"]);
     assert_eq!(quiet.trim(), image_id(&ctl, "cached:5"));
     assert!(mounts_under(&ctl.root).is_empty());
+
+    // builder prune forgets the cache and frees the layers only it kept.
+    for t in ["cached:1", "cached:2", "cached:3", "cached:4"] {
+        ctl.ok(&["rmi", t]);
+    }
+    let layers_before = ctl.layers().len();
+    let pruned = ctl.ok(&["builder", "prune"]);
+    assert!(pruned.contains("Deleted build cache records:"), "{pruned}");
+    assert!(ctl.layers().len() < layers_before, "{pruned}");
+    ctl.assert_blobs_intact();
+    let m = MountedImage::new(&ctl, "cached:5");
+    assert_eq!(m.read("/app/out.txt").unwrap(), "hi plain\n");
+    drop(m);
+    let rebuilt = build_ok(&ctl, &ctx, &["-t", "cached:6"]);
+    assert!(!rebuilt.contains("Using cache"), "{rebuilt}");
 }
 
 #[test]

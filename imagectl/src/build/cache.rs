@@ -135,6 +135,39 @@ impl Cache {
     }
 }
 
+/// The store hold that keeps a cache record's snapshot (and its layers) alive.
+pub fn holder_name(key: &Digest) -> String {
+    format!("build-cache-{}", key.hex())
+}
+
+impl Cache {
+    /// Forgets every cached step (`imagectl builder prune`): drops the records and
+    /// their holds, then collects what nothing else uses. Returns how many records
+    /// went and the GC report.
+    pub fn prune(&self, store: &Store) -> Result<(usize, crate::store::GcReport)> {
+        let mut n = 0;
+        for rec in self.records()? {
+            let key = rec.parts.key();
+            store.release(&holder_name(&key))?;
+            let p = self.path(&key);
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io { path: p, source: e });
+                }
+                _ => n += 1,
+            }
+        }
+        // Holds whose record was unreadable.
+        for (holder, _) in store.holds()? {
+            if holder.starts_with("build-cache-") {
+                store.release(&holder)?;
+            }
+        }
+        let report = store.gc()?;
+        Ok((n, report))
+    }
+}
+
 fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]

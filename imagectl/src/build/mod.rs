@@ -468,8 +468,7 @@ impl Builder<'_> {
         self.execute(state, &instr, located, prepared)?;
         let key = parts.key();
         let manifest = state.snapshot(self.store, &key)?;
-        self.store
-            .hold(&format!("build-cache-{}", key.hex()), &manifest)?;
+        self.store.hold(&cache::holder_name(&key), &manifest)?;
         self.cache.insert(&Record {
             parts,
             manifest,

@@ -61,6 +61,29 @@ fn install_interrupt_handler() {
     }
 }
 
+/// `imagectl builder ...`.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache (every cached step; layers no image uses are freed).
+    Prune,
+}
+
+/// Runs a `builder` subcommand.
+pub fn builder(store: &Store, c: BuilderCommand) -> Result<()> {
+    match c {
+        BuilderCommand::Prune => {
+            let cache = imagectl::build::cache::Cache::open(store)?;
+            let (n, report) = cache.prune(store)?;
+            println!("Deleted build cache records: {n}");
+            println!(
+                "Total reclaimed space: {}",
+                super::format::human_size(report.bytes)
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Runs a build. A failed RUN ends the process with the command's exit code.
 pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
     let mut tags = Vec::new();

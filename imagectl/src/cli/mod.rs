@@ -76,6 +76,9 @@ pub enum Command {
     Umount(mount::UmountArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Build cache commands (prune).
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Dockerfile tools (parse: show how the builder reads a file).
     #[command(subcommand)]
     Dockerfile(build::DockerfileCommand),
@@ -132,6 +135,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mount(a) => mount::mount(&open()?, a),
         Command::Umount(a) => mount::umount(&open()?, a),
         Command::Build(a) => build::build(&open()?, a),
+        Command::Builder(c) => build::builder(&open()?, c),
         Command::Dockerfile(c) => build::dockerfile(c),
     }
 }
