@@ -107,6 +107,10 @@ fn every_instruction_takes_effect() {
         .collect();
     assert!(env.contains(&"APP_HOME=/srv/app"), "{env:?}");
     assert!(env.contains(&"LEGACY=legacy value"), "{env:?}");
+    assert!(
+        env.contains(&"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "a base without PATH gets docker's default: {env:?}"
+    );
     assert_eq!(c["WorkingDir"], "/srv/app");
     assert_eq!(c["User"], "nobody");
     assert_eq!(c["StopSignal"], "SIGINT");

@@ -54,15 +54,21 @@ impl StageState {
         }
     }
 
-    /// A stage starting from `image` (a stored image or a finished earlier stage).
+    /// A stage starting from `image` (a stored image or a finished earlier stage). An
+    /// image without PATH gets the default one, as docker's builder gives it, so RUN
+    /// finds its commands and `ENV PATH=/x:$PATH` extends something.
     pub fn from_image(config: ImageConfig, layers: Vec<Descriptor>, image_id: String) -> Self {
-        StageState {
+        let mut state = StageState {
             config,
             layers,
             image_id,
             args: BTreeMap::new(),
             cmd_set: false,
+        };
+        if !state.env_list().iter().any(|e| e.starts_with("PATH=")) {
+            state.set_env("PATH", DEFAULT_PATH);
         }
+        state
     }
 
     /// The container defaults (created on demand).
