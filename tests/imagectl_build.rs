@@ -285,6 +285,23 @@ fn cache_reuse_invalidation_and_explain() {
         "{hist}"
     );
 
+    // An edited instruction: the miss names the old and new text.
+    ctx.dockerfile(
+        "FROM busybox\nARG FLAVOR=plain\nRUN echo first > /first\nCOPY hello.txt /data/\nENV GREETING=hi\nWORKDIR /app\nRUN echo \"$GREETING $FLAVOR!\" > out.txt\nCMD [\"sh\"]\n",
+    );
+    let edited = build_ok(&ctl, &ctx, &["--explain-cache", "-t", "cached:edit"]);
+    assert!(
+        edited.contains(
+            "Cache miss: instruction changed: was \"RUN echo \\\"$GREETING $FLAVOR\\\" > out.txt\", now \"RUN echo \\\"$GREETING $FLAVOR!\\\" > out.txt\""
+        ),
+        "{edited}"
+    );
+    assert_eq!(edited.matches("Using cache").count(), 5, "{edited}");
+    ctl.ok(&["rmi", "cached:edit"]);
+    ctx.dockerfile(
+        "FROM busybox\nARG FLAVOR=plain\nRUN echo first > /first\nCOPY hello.txt /data/\nENV GREETING=hi\nWORKDIR /app\nRUN echo \"$GREETING $FLAVOR\" > out.txt\nCMD [\"sh\"]\n",
+    );
+
     // --no-cache runs every step again.
     let fresh = build_ok(&ctl, &ctx, &["--no-cache", "-t", "cached:4"]);
     assert!(!fresh.contains("Using cache"), "{fresh}");
