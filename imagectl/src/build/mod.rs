@@ -515,6 +515,18 @@ impl Builder<'_> {
             p.from_lowers = Some(lowers);
             return Ok(p);
         }
+        if let Some(git) = spec.sources.iter().find(|s| {
+            is_add
+                && (s.starts_with("git@")
+                    || s.starts_with("git://")
+                    || ((s.starts_with("http://") || s.starts_with("https://"))
+                        && s.split('#').next().is_some_and(|u| u.ends_with(".git"))))
+        }) {
+            return Err(step_err(
+                located,
+                format!("{git}: git sources are not supported by this builder"),
+            ));
+        }
         let (urls, local): (Vec<&String>, Vec<&String>) = spec
             .sources
             .iter()
