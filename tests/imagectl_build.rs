@@ -521,11 +521,26 @@ fn symlinked_sources_and_run_flags() {
     ctx.write("real.txt", "real\n").write("dir/target", "t\n");
     std::os::unix::fs::symlink("real.txt", ctx.path().join("link.txt")).unwrap();
     std::os::unix::fs::symlink("target", ctx.path().join("dir/inner")).unwrap();
+    // A tree copied onto `/` whose directories exist below, one of them as a
+    // symlink (as /lib is on merged-/usr systems): files land where the symlink
+    // points, the symlink and the existing files stay.
+    ctx.write("tree/lib2/x.so", "x\n")
+        .write("tree/etc/conf.d/new", "new\n")
+        .write("tree/etc/motd", "motd\n");
+    tar_into(&ctx, "libs.tar.gz", "-z", &[("y.so", "y\n")]);
     ctx.dockerfile(
-        "FROM busybox\nCOPY link.txt /followed.txt\nCOPY dir/ /d/\nRUN --network=none grep -c : /proc/net/dev > /ifaces\nRUN --network=host true\n",
+        "FROM busybox\nRUN mkdir -p /usr/lib /etc/conf.d && ln -s usr/lib /lib2 && echo old > /etc/conf.d/keep\nCOPY tree/ /\nADD libs.tar.gz /lib2/\nCOPY link.txt /followed.txt\nCOPY dir/ /d/\nRUN --network=none grep -c : /proc/net/dev > /ifaces\nRUN --network=host true\n",
     );
     build_ok(&ctl, &ctx, &["-t", "links:1"]);
     let m = MountedImage::new(&ctl, "links:1");
+    assert!(m.meta("/lib2").unwrap().file_type().is_symlink());
+    assert_eq!(m.read("/usr/lib/x.so").unwrap(), "x\n");
+    assert_eq!(m.read("/usr/lib/y.so").unwrap(), "y\n");
+    assert_eq!(m.read("/etc/conf.d/keep").unwrap(), "old\n");
+    assert_eq!(m.read("/etc/conf.d/new").unwrap(), "new\n");
+    assert_eq!(m.read("/etc/motd").unwrap(), "motd\n");
+    assert!(m.read("/etc/passwd").unwrap().starts_with("root:"));
+    assert!(m.meta("/bin/busybox").is_some());
     // A source named directly is followed; a symlink inside a directory is kept.
     assert_eq!(m.read("/followed.txt").unwrap(), "real\n");
     assert!(m.meta("/followed.txt").unwrap().file_type().is_file());

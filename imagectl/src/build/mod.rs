@@ -716,6 +716,7 @@ impl Builder<'_> {
         };
         steps::copy::copy(
             root.merged(),
+            root.upper(),
             &src_root,
             visible,
             &prepared.sources,

@@ -1,8 +1,15 @@
 //! COPY and ADD: files from the build context (or another stage or image with
-//! `--from`, or heredocs, or URLs for ADD) written into the step's union mount, so the
-//! destination's existing directories and symlinks are resolved against the layers
-//! below exactly as the image sees them. What the step changed ends up in the upper
-//! directory, which becomes the layer.
+//! `--from`, or heredocs, or URLs for ADD) added to the step's layer.
+//!
+//! The destination is resolved in the step's union mount (`merged`), so existing
+//! directories and symlinks of the layers below mean what they mean in the image
+//! (`COPY x /lib/` lands in `/usr/lib` when `/lib` is a symlink to it). The files
+//! themselves are written straight into the step's upper directory, the future layer:
+//! going through the FUSE mount costs a daemon round trip per operation, about a
+//! millisecond per small file. A directory of a lower layer that receives files is
+//! first copied up the way the union would (mode and owner kept); a directory that did
+//! not exist below is new, and nothing under it needs looking up. Local archives (ADD)
+//! are extracted through the mount, where the tar reader's own path checks apply.
 //!
 //! Docker's rules: a destination ending in `/` (or several sources) is a directory; a
 //! directory source copies its contents; files keep their mode and mtime and get
@@ -11,8 +18,8 @@
 //! URLs without extracting them.
 
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown, symlink};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, fchown, lchown, symlink};
 use std::path::{Path, PathBuf};
 
 use crate::dockerfile::CopySpec;
@@ -33,6 +40,17 @@ struct Attrs {
     uid: u32,
     gid: u32,
     chmod: Option<u32>,
+    /// Keep each source file's own owner (extracted archives) instead of uid/gid.
+    keep_owner: bool,
+}
+
+impl Attrs {
+    fn owner(&self, src: Option<&fs::Metadata>) -> (u32, u32) {
+        match src {
+            Some(md) if self.keep_owner => (md.uid(), md.gid()),
+            _ => (self.uid, self.gid),
+        }
+    }
 }
 
 /// Parses `--chmod` (octal, as docker accepts it).
@@ -58,12 +76,104 @@ fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
     move |e| format!("{what} {p}: {e}")
 }
 
-/// Runs the copy into `merged` (the step's `/`). `src_root` is where `sources.paths`
-/// live; `visible` filters context-relative paths (`.dockerignore`); `chown` is the
-/// resolved owner.
+/// The step's two views: the union (to look things up) and its upper (to write).
+struct Dest<'a> {
+    merged: &'a Path,
+    upper: &'a Path,
+}
+
+/// What a path of the destination is, seen in the upper first, then the union.
+enum Found {
+    Missing,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl Dest<'_> {
+    fn lookup(&self, rel: &Path) -> Found {
+        let md = fs::symlink_metadata(self.upper.join(rel))
+            .or_else(|_| fs::symlink_metadata(self.merged.join(rel)));
+        match md {
+            Err(_) => Found::Missing,
+            Ok(m) if m.is_dir() => Found::Dir,
+            Ok(m) if m.file_type().is_symlink() => Found::Symlink,
+            Ok(_) => Found::Other,
+        }
+    }
+
+    /// `rel` (relative to `/`) with every symlink resolved inside the image.
+    fn resolve(&self, rel: &Path) -> Result<PathBuf, String> {
+        let host = runtime::paths::secure_join(self.merged, &Path::new("/").join(rel))
+            .map_err(|e| e.to_string())?;
+        Ok(host
+            .strip_prefix(self.merged)
+            .map(Path::to_path_buf)
+            .unwrap_or_default())
+    }
+
+    /// Makes the (resolved) directory `rel` exist in the upper: lower directories on
+    /// the way are copied up with their mode and owner, missing ones are created 0755
+    /// and owned by the copy's owner.
+    fn ensure_dir(&self, rel: &Path, attrs: Attrs) -> Result<(), String> {
+        let mut cur = PathBuf::new();
+        for comp in rel.components() {
+            cur.push(comp);
+            let up = self.upper.join(&cur);
+            match fs::symlink_metadata(&up) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => return Err(format!("/{}: not a directory", cur.display())),
+                Err(_) => {}
+            }
+            match fs::symlink_metadata(self.merged.join(&cur)) {
+                Ok(m) if m.is_dir() => {
+                    fs::create_dir(&up).map_err(io_err("creating", &up))?;
+                    lchown(&up, Some(m.uid()), Some(m.gid())).map_err(io_err("chown", &up))?;
+                    fs::set_permissions(&up, fs::Permissions::from_mode(m.mode() & 0o7777))
+                        .map_err(io_err("chmod", &up))?;
+                }
+                Ok(_) => return Err(format!("/{}: not a directory", cur.display())),
+                Err(_) => {
+                    fs::create_dir(&up).map_err(io_err("creating", &up))?;
+                    lchown(&up, Some(attrs.uid), Some(attrs.gid)).map_err(io_err("chown", &up))?;
+                    fs::set_permissions(&up, fs::Permissions::from_mode(0o755))
+                        .map_err(io_err("chmod", &up))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes room for a non-directory at `rel`: an upper file there is replaced; a
+    /// directory (upper or lower) is an error.
+    fn clear_for_file(&self, rel: &Path, fresh: bool) -> Result<(), String> {
+        if fresh {
+            return Ok(());
+        }
+        let up = self.upper.join(rel);
+        match fs::symlink_metadata(&up) {
+            Ok(m) if m.is_dir() => {
+                return Err(format!("cannot replace the directory /{}", rel.display()));
+            }
+            Ok(_) => return fs::remove_file(&up).map_err(io_err("replacing", &up)),
+            Err(_) => {}
+        }
+        if let Ok(m) = fs::symlink_metadata(self.merged.join(rel))
+            && m.is_dir()
+        {
+            return Err(format!("cannot replace the directory /{}", rel.display()));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the copy: `merged` is the step's `/`, `upper` its future layer. `src_root` is
+/// where `sources.paths` live; `visible` filters context-relative paths
+/// (`.dockerignore`); `chown` is the resolved owner.
 #[allow(clippy::too_many_arguments)]
 pub fn copy(
     merged: &Path,
+    upper: &Path,
     src_root: &Path,
     visible: &dyn Fn(&str) -> bool,
     sources: &Sources,
@@ -74,7 +184,12 @@ pub fn copy(
 ) -> Result<(), String> {
     let chmod = spec.chmod.as_deref().map(parse_chmod).transpose()?;
     let (uid, gid) = chown.unwrap_or((0, 0));
-    let attrs = Attrs { uid, gid, chmod };
+    let attrs = Attrs {
+        uid,
+        gid,
+        chmod,
+        keep_owner: false,
+    };
     let dest = dest_path(&spec.dest, workdir);
     let dir_syntax = spec.dest.ends_with('/')
         || spec.dest == "."
@@ -87,8 +202,21 @@ pub fn copy(
             if is_add { "ADD" } else { "COPY" }
         ));
     }
-    let host = runtime::paths::secure_join(merged, Path::new(&dest)).map_err(|e| e.to_string())?;
-    let into_dir = dir_syntax || host.is_dir();
+    let d = Dest { merged, upper };
+    let rel_dest = d.resolve(Path::new(dest.trim_start_matches('/')))?;
+    let into_dir = dir_syntax || matches!(d.lookup(&rel_dest), Found::Dir);
+    // Where a file source goes: into the directory, or to the path itself.
+    let file_target = |name: &std::ffi::OsStr| -> Result<PathBuf, String> {
+        if into_dir {
+            d.ensure_dir(&rel_dest, attrs)?;
+            Ok(rel_dest.join(name))
+        } else {
+            if let Some(parent) = rel_dest.parent() {
+                d.ensure_dir(parent, attrs)?;
+            }
+            Ok(rel_dest.clone())
+        }
+    };
 
     for rel in &sources.paths {
         let src = if rel.as_os_str().is_empty() {
@@ -109,50 +237,65 @@ pub fn copy(
             md = fs::metadata(&src).map_err(io_err("reading", &src))?;
         }
         if md.is_dir() {
-            make_dirs(&host, attrs)?;
+            let fresh = matches!(d.lookup(&rel_dest), Found::Missing);
+            d.ensure_dir(&rel_dest, attrs)?;
             let rel_s = rel.to_string_lossy().into_owned();
-            copy_children(&src, &host, &rel_s, visible, attrs)?;
+            copy_children(&d, &src, &rel_dest, &rel_s, visible, attrs, fresh)?;
         } else if is_add && md.is_file() && is_archive(&src)? {
-            make_dirs(&host, attrs)?;
-            extract(&src, &host)?;
+            // Unpacked beside the upper first (the tar reader's own path checks apply
+            // there), then merged into the destination like a directory source,
+            // keeping the archive's owners and modes.
+            let scratch = upper.parent().unwrap_or(upper);
+            let unpacked = tempfile::Builder::new()
+                .prefix("add-")
+                .tempdir_in(scratch)
+                .map_err(io_err("creating a directory in", scratch))?;
+            extract(&src, unpacked.path())?;
+            let fresh = matches!(d.lookup(&rel_dest), Found::Missing);
+            d.ensure_dir(&rel_dest, attrs)?;
+            let archive_attrs = Attrs {
+                chmod: None,
+                keep_owner: true,
+                ..attrs
+            };
+            copy_children(
+                &d,
+                unpacked.path(),
+                &rel_dest,
+                "",
+                &|_| true,
+                archive_attrs,
+                fresh,
+            )?;
         } else {
             if name.is_empty() {
                 return Err(format!("source {} has no file name", rel.display()));
             }
-            let target = if into_dir {
-                host.join(&name)
-            } else {
-                host.clone()
-            };
-            if let Some(parent) = target.parent() {
-                make_dirs(parent, attrs)?;
-            }
-            copy_entry(&src, &target, &md, attrs)?;
+            let target = file_target(&name)?;
+            d.clear_for_file(&target, false)?;
+            copy_entry(&src, &upper.join(&target), &md, attrs)?;
         }
     }
     for inline in &spec.inline {
-        let target = if into_dir {
-            host.join(&inline.name)
-        } else {
-            host.clone()
-        };
-        if let Some(parent) = target.parent() {
-            make_dirs(parent, attrs)?;
-        }
-        fs::write(&target, inline.data.as_bytes()).map_err(io_err("writing", &target))?;
-        finish(&target, 0o644, attrs, None)?;
+        let target = file_target(std::ffi::OsStr::new(&inline.name))?;
+        d.clear_for_file(&target, false)?;
+        let host = upper.join(&target);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&host)
+            .map_err(io_err("creating", &host))?;
+        f.write_all(inline.data.as_bytes())
+            .map_err(io_err("writing", &host))?;
+        drop(f);
+        finish(&host, 0o644, attrs, None)?;
     }
     for (url, file) in &sources.fetched {
-        let target = if into_dir {
-            host.join(url_file_name(url))
-        } else {
-            host.clone()
-        };
-        if let Some(parent) = target.parent() {
-            make_dirs(parent, attrs)?;
-        }
-        fs::copy(file, &target).map_err(io_err("writing", &target))?;
-        finish(&target, 0o600, attrs, None)?;
+        let name = url_file_name(url);
+        let target = file_target(std::ffi::OsStr::new(&name))?;
+        d.clear_for_file(&target, false)?;
+        write_file(file, &upper.join(&target), 0o600, attrs, None)?;
     }
     Ok(())
 }
@@ -175,30 +318,17 @@ pub fn url_file_name(url: &str) -> String {
     }
 }
 
-/// Creates `dir` and missing parents (mode 0755, owned by the copy's owner).
-fn make_dirs(dir: &Path, attrs: Attrs) -> Result<(), String> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        make_dirs(parent, attrs)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
-        Err(e) => return Err(format!("creating {}: {e}", dir.display())),
-    }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err("chmod", dir))?;
-    lchown(dir, Some(attrs.uid), Some(attrs.gid)).map_err(io_err("chown", dir))
-}
-
-/// Copies the entries of directory `src` into `dst` (which exists).
+/// Copies the entries of directory `src` into the (resolved, existing) destination
+/// directory `dst` (relative to `/`). `fresh`: `dst` did not exist below this step, so
+/// nothing under it needs looking up. Returns whether anything was copied.
 fn copy_children(
+    d: &Dest<'_>,
     src: &Path,
     dst: &Path,
     rel: &str,
     visible: &dyn Fn(&str) -> bool,
     attrs: Attrs,
+    fresh: bool,
 ) -> Result<bool, String> {
     let mut entries: Vec<fs::DirEntry> = fs::read_dir(src)
         .map_err(io_err("reading", src))?
@@ -214,68 +344,113 @@ fn copy_children(
             format!("{rel}/{}", name.to_string_lossy())
         };
         let s = e.path();
-        let d = dst.join(&name);
         let md = fs::symlink_metadata(&s).map_err(io_err("reading", &s))?;
         let shown = visible(&child_rel);
+        let mut target = dst.join(&name);
         if md.is_dir() {
+            // An existing symlink to a directory is followed, as docker does.
+            let found = if fresh {
+                Found::Missing
+            } else {
+                d.lookup(&target)
+            };
+            let child_fresh = match found {
+                Found::Missing => true,
+                Found::Dir => false,
+                Found::Symlink => {
+                    target = d.resolve(&target)?;
+                    match d.lookup(&target) {
+                        Found::Missing => true,
+                        Found::Dir => false,
+                        _ => {
+                            return Err(format!(
+                                "cannot copy the directory {child_rel} over /{}",
+                                target.display()
+                            ));
+                        }
+                    }
+                }
+                Found::Other => {
+                    return Err(format!(
+                        "cannot copy the directory {child_rel} over the file /{}",
+                        target.display()
+                    ));
+                }
+            };
+            let created = child_fresh;
+            d.ensure_dir(&target, attrs)?;
+            let host = d.upper.join(&target);
             // An excluded directory is still searched: a `!` exception may bring back
             // something below it. It is kept only if something was.
-            let existed = d.is_dir();
-            if !existed {
-                fs::create_dir(&d).map_err(io_err("creating", &d))?;
-            }
-            let inner = copy_children(&s, &d, &child_rel, visible, attrs)?;
-            if shown || inner || existed {
-                finish(&d, md.mode() & 0o7777, attrs, Some(&md))?;
+            let inner = copy_children(d, &s, &target, &child_rel, visible, attrs, child_fresh)?;
+            if shown || inner || !created {
+                finish(&host, md.mode() & 0o7777, attrs, Some(&md))?;
                 copied = true;
             } else {
-                fs::remove_dir(&d).map_err(io_err("removing", &d))?;
+                fs::remove_dir(&host).map_err(io_err("removing", &host))?;
             }
         } else if shown {
-            copy_entry(&s, &d, &md, attrs)?;
+            d.clear_for_file(&target, fresh)?;
+            copy_entry(&s, &d.upper.join(&target), &md, attrs)?;
             copied = true;
         }
     }
     Ok(copied)
 }
 
-/// Copies one non-directory entry (or a directory, recursively, unfiltered).
+/// Copies one non-directory entry to `dst` (a path in the upper, cleared already).
 fn copy_entry(src: &Path, dst: &Path, md: &fs::Metadata, attrs: Attrs) -> Result<(), String> {
     let ft = md.file_type();
-    if ft.is_dir() {
-        if !dst.is_dir() {
-            fs::create_dir(dst).map_err(io_err("creating", dst))?;
-        }
-        copy_children(src, dst, "", &|_| true, attrs)?;
-        return finish(dst, md.mode() & 0o7777, attrs, Some(md));
-    }
-    if let Ok(old) = fs::symlink_metadata(dst) {
-        if old.is_dir() {
-            return Err(format!(
-                "cannot copy {} over the directory {}",
-                src.display(),
-                dst.display()
-            ));
-        }
-        fs::remove_file(dst).map_err(io_err("replacing", dst))?;
-    }
     if ft.is_symlink() {
         let target = fs::read_link(src).map_err(io_err("reading", src))?;
         symlink(&target, dst).map_err(io_err("creating", dst))?;
-        lchown(dst, Some(attrs.uid), Some(attrs.gid)).map_err(io_err("chown", dst))?;
+        let (uid, gid) = attrs.owner(Some(md));
+        lchown(dst, Some(uid), Some(gid)).map_err(io_err("chown", dst))?;
         return Ok(());
     }
     if !ft.is_file() {
         log::warn!("build: skipping special file {}", src.display());
         return Ok(());
     }
-    fs::copy(src, dst).map_err(io_err("copying to", dst))?;
-    finish(dst, md.mode() & 0o7777, attrs, Some(md))
+    let (uid, gid) = attrs.owner(Some(md));
+    let attrs = Attrs {
+        uid,
+        gid,
+        keep_owner: false,
+        ..attrs
+    };
+    write_file(src, dst, md.mode() & 0o7777, attrs, md.modified().ok())
+}
+
+/// Copies a regular file, setting owner, mode and mtime through the open descriptor.
+fn write_file(
+    src: &Path,
+    dst: &Path,
+    mode: u32,
+    attrs: Attrs,
+    mtime: Option<std::time::SystemTime>,
+) -> Result<(), String> {
+    let mut input = fs::File::open(src).map_err(io_err("reading", src))?;
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dst)
+        .map_err(io_err("creating", dst))?;
+    std::io::copy(&mut input, &mut out).map_err(io_err("writing", dst))?;
+    fchown(&out, Some(attrs.uid), Some(attrs.gid)).map_err(io_err("chown", dst))?;
+    out.set_permissions(fs::Permissions::from_mode(attrs.chmod.unwrap_or(mode)))
+        .map_err(io_err("chmod", dst))?;
+    if let Some(t) = mtime {
+        let _ = out.set_times(fs::FileTimes::new().set_modified(t));
+    }
+    Ok(())
 }
 
 /// Sets owner, mode (the `--chmod` one if given) and the source's mtime.
 fn finish(path: &Path, mode: u32, attrs: Attrs, src: Option<&fs::Metadata>) -> Result<(), String> {
-    lchown(path, Some(attrs.uid), Some(attrs.gid)).map_err(io_err("chown", path))?;
+    let (uid, gid) = attrs.owner(src);
+    lchown(path, Some(uid), Some(gid)).map_err(io_err("chown", path))?;
     let mode = attrs.chmod.unwrap_or(mode);
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))?;
     if let Some(md) = src
