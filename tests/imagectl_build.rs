@@ -521,6 +521,7 @@ fn symlinked_sources_and_run_flags() {
     ctx.write("real.txt", "real\n").write("dir/target", "t\n");
     std::os::unix::fs::symlink("real.txt", ctx.path().join("link.txt")).unwrap();
     std::os::unix::fs::symlink("target", ctx.path().join("dir/inner")).unwrap();
+    std::fs::hard_link(ctx.path().join("dir/target"), ctx.path().join("dir/hard")).unwrap();
     // A tree copied onto `/` whose directories exist below, one of them as a
     // symlink (as /lib is on merged-/usr systems): files land where the symlink
     // points, the symlink and the existing files stay.
@@ -545,6 +546,9 @@ fn symlinked_sources_and_run_flags() {
     assert_eq!(m.read("/followed.txt").unwrap(), "real\n");
     assert!(m.meta("/followed.txt").unwrap().file_type().is_file());
     assert!(m.meta("/d/inner").unwrap().file_type().is_symlink());
+    // Hard links stay hard links.
+    let (a, b) = (m.meta("/d/target").unwrap(), m.meta("/d/hard").unwrap());
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
     assert_eq!(
         std::fs::read_link(m.path("/d/inner")).unwrap(),
         std::path::PathBuf::from("target")

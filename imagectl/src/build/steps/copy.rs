@@ -80,6 +80,9 @@ fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
 struct Dest<'a> {
     merged: &'a Path,
     upper: &'a Path,
+    /// Sources with several links already copied, by (device, inode): the copy in the
+    /// upper, so the other names become hard links again, as docker keeps them.
+    links: std::cell::RefCell<std::collections::HashMap<(u64, u64), PathBuf>>,
 }
 
 /// What a path of the destination is, seen in the upper first, then the union.
@@ -202,7 +205,11 @@ pub fn copy(
             if is_add { "ADD" } else { "COPY" }
         ));
     }
-    let d = Dest { merged, upper };
+    let d = Dest {
+        merged,
+        upper,
+        links: Default::default(),
+    };
     let rel_dest = d.resolve(Path::new(dest.trim_start_matches('/')))?;
     let into_dir = dir_syntax || matches!(d.lookup(&rel_dest), Found::Dir);
     // Where a file source goes: into the directory, or to the path itself.
@@ -391,7 +398,22 @@ fn copy_children(
             }
         } else if shown {
             d.clear_for_file(&target, fresh)?;
-            copy_entry(&s, &d.upper.join(&target), &md, attrs)?;
+            let host = d.upper.join(&target);
+            let key = (md.dev(), md.ino());
+            let first = if md.is_file() && md.nlink() > 1 {
+                d.links.borrow().get(&key).cloned()
+            } else {
+                None
+            };
+            match first {
+                Some(first) => fs::hard_link(&first, &host).map_err(io_err("linking", &host))?,
+                None => {
+                    copy_entry(&s, &host, &md, attrs)?;
+                    if md.is_file() && md.nlink() > 1 {
+                        d.links.borrow_mut().insert(key, host);
+                    }
+                }
+            }
             copied = true;
         }
     }
