@@ -1,6 +1,7 @@
 //! The steps of a stage: metadata changes ([`meta`]), RUN in a container ([`run`]),
-//! and COPY/ADD into the union mount ([`copy`]).
+//! COPY/ADD into the step's layer ([`copy`]) and URL downloads for ADD ([`fetch`]).
 
 pub mod copy;
+pub mod fetch;
 pub mod meta;
 pub mod run;
