@@ -427,6 +427,17 @@ fn failures_tag_nothing() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("only the host platform"), "{r:?}");
 
+    ctx.write("a.txt", "a").write("b.txt", "b");
+    ctx.dockerfile("FROM busybox\nCOPY a.txt b.txt /dest\n");
+    let r = build(&ctl, &ctx, &["-t", "broken:8"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("line 2")
+            && r.stderr
+                .contains("the destination must be a directory and end with a /"),
+        "{r:?}"
+    );
+
     ctx.dockerfile("FROM busybox\nUSER ghost\nRUN true\n");
     let r = build(&ctl, &ctx, &["-t", "broken:6"]);
     assert_ne!(r.code, 0);
