@@ -11,7 +11,7 @@ set -euo pipefail
 # Debian packages the tests use (peers to compare with, tools the tests call).
 APT_PACKAGES=(
   fuse3 fuse-overlayfs unionfs-fuse docker-registry busybox-static skopeo umoci runc
-  podman buildah fio hyperfine debootstrap attr acl python3 openssl gzip zstd
+  podman buildah fio hyperfine debootstrap attr acl python3 openssl gzip zstd xz-utils
 )
 # Cargo tools the tests use: "crate version binary".
 CARGO_TOOLS=(

@@ -4,6 +4,7 @@
 //! filesystem, the image store and the runtime can grow without stepping on each other.
 
 pub mod bins;
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod mount;

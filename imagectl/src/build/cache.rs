@@ -28,8 +28,11 @@ use crate::store::{Store, write_file_atomic};
 pub struct KeyParts {
     /// The image ID (config digest) before the step, or `scratch`.
     pub parent: String,
-    /// The instruction after substitution, in a canonical text form.
+    /// The instruction as written in the Dockerfile (what `--explain-cache` shows).
     pub instruction: String,
+    /// The instruction after substitution, in a canonical text form (heredoc bodies
+    /// and flags included).
+    pub detail: String,
     /// The ARG and ENV values in effect, by name.
     pub env: BTreeMap<String, String>,
     /// COPY/ADD: per source file (context-relative path) a checksum of content and
@@ -114,23 +117,54 @@ impl Cache {
             .iter()
             .copied()
             .max_by_key(|r| similarity(&r.parts, parts));
-        let Some(closest) = closest else {
-            let same_instr = records
+        let closest = closest.or_else(|| {
+            // Nothing on this parent: compare with the same instruction on another
+            // parent (the usual case after an earlier step was rebuilt).
+            records
                 .iter()
-                .any(|r| r.parts.instruction == parts.instruction);
-            return Ok(vec![if same_instr {
-                format!(
-                    "parent changed: this instruction is cached only on other parents, not on {}",
-                    short(&parts.parent)
-                )
-            } else {
-                format!(
-                    "no cached step on parent {} (first build of this step)",
-                    short(&parts.parent)
-                )
-            }]);
+                .filter(|r| r.parts.instruction == parts.instruction)
+                .max_by_key(|r| similarity(&r.parts, parts))
+        });
+        let Some(closest) = closest else {
+            return Ok(vec![format!(
+                "no cached step on parent {} with this instruction (first build of this step)",
+                short(&parts.parent)
+            )]);
         };
         Ok(differences(&closest.parts, parts))
+    }
+}
+
+/// The store hold that keeps a cache record's snapshot (and its layers) alive.
+pub fn holder_name(key: &Digest) -> String {
+    format!("build-cache-{}", key.hex())
+}
+
+impl Cache {
+    /// Forgets every cached step (`imagectl builder prune`): drops the records and
+    /// their holds, then collects what nothing else uses. Returns how many records
+    /// went and the GC report.
+    pub fn prune(&self, store: &Store) -> Result<(usize, crate::store::GcReport)> {
+        let mut n = 0;
+        for rec in self.records()? {
+            let key = rec.parts.key();
+            store.release(&holder_name(&key))?;
+            let p = self.path(&key);
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io { path: p, source: e });
+                }
+                _ => n += 1,
+            }
+        }
+        // Holds whose record was unreadable.
+        for (holder, _) in store.holds()? {
+            if holder.starts_with("build-cache-") {
+                store.release(&holder)?;
+            }
+        }
+        let report = store.gc()?;
+        Ok((n, report))
     }
 }
 
@@ -168,6 +202,11 @@ pub fn differences(old: &KeyParts, new: &KeyParts) -> Vec<String> {
             "instruction changed: was {:?}, now {:?}",
             old.instruction, new.instruction
         ));
+    }
+    if old.instruction == new.instruction && old.detail != new.detail {
+        out.push(
+            "instruction changed after variable substitution (or a heredoc body changed)".into(),
+        );
     }
     diff_maps("ARG/ENV", "variable", &old.env, &new.env, true, &mut out);
     diff_maps(
@@ -277,6 +316,7 @@ mod tests {
         KeyParts {
             parent: parent.into(),
             instruction: instr.into(),
+            detail: instr.into(),
             env: BTreeMap::new(),
             sources: BTreeMap::new(),
         }
@@ -307,7 +347,13 @@ mod tests {
 
         let other = parts("sha256:bbbb", "RUN make");
         let why = cache.explain(&other).unwrap();
-        assert!(why[0].starts_with("parent changed"), "{why:?}");
+        assert_eq!(
+            why,
+            vec![
+                "parent changed: aaaa -> bbbb".to_string(),
+                "ARG/ENV: variable V removed".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub enum Command {
     Mount(mount::MountArgs),
     /// Unmount what `imagectl mount` mounted.
     Umount(mount::UmountArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Build cache commands (prune).
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Dockerfile tools (parse: show how the builder reads a file).
     #[command(subcommand)]
     Dockerfile(build::DockerfileCommand),
@@ -133,6 +138,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logout(a) => transfer::logout(a),
         Command::Mount(a) => mount::mount(&open()?, a),
         Command::Umount(a) => mount::umount(&open()?, a),
+        Command::Build(a) => build::build(&open()?, a),
+        Command::Builder(c) => build::builder(&open()?, c),
         Command::Dockerfile(c) => build::dockerfile(c),
         Command::Containers(c) => container::run(&open()?, c),
     }
