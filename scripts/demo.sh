@@ -2,8 +2,9 @@
 # The main job end to end, on the embedded default store (/var/lib/imagectl as root):
 #   1. a union filesystem over three layers: lookup through layers, copy-up, whiteout;
 #   2. a base image made locally from Debian's busybox-static;
-#   3. how the builder reads a Dockerfile; 4. a container run on the image through a
-#   union mount; 5. the image's history; 6. the image mounted read-only for inspection.
+#   3. a Dockerfile build (RUN in a container, one layer per step, a layer cache);
+#   4. containers: run, exec, diff, commit, stop, rm; 5. history; 6. the image mounted
+#   read-only for inspection.
 # Installs what it needs (Debian packages, a release build) when missing. Run as root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,7 +12,15 @@ exec </dev/null
 
 APT_PACKAGES=(fuse3 busybox-static)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Prints a command as it could be typed (arguments with spaces or shell characters quoted), then runs it.
+run() {
+  local shown="" a
+  for a in "$@"; do
+    if [[ $a =~ [[:space:]\"\$\;\|\&\<\>\*\'] ]]; then shown+=" '${a//\'/\'\\\'\'}'"; else shown+=" $a"; fi
+  done
+  printf '$%s\n' "$shown"
+  "$@"
+}
 
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh: run as root (it mounts filesystems and runs containers)" >&2; exit 1; }
 missing=()
@@ -30,8 +39,10 @@ export PATH="$BIN:$PATH"
 
 WORK=$(mktemp -d /tmp/unionfs-demo.XXXXXX)
 MNT=$WORK/mnt
+CTR=demo-web-$$
 cleanup() {
-  for m in "$MNT" "$WORK/inspect" "$WORK/bundle/rootfs"; do
+  imagectl rm -f "$CTR" >/dev/null 2>&1 || true
+  for m in "$MNT" "$WORK/inspect"; do
     mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
   done
   rm -rf "$WORK"
@@ -71,7 +82,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
 run imagectl import "$ROOTFS" demo/busybox:latest
 run imagectl images
 
-say "3. How the builder reads a Dockerfile (imagectl build itself is not written yet)"
+say "3. A Dockerfile build: RUN in a container over a union mount, one layer per step, a cache"
 CTX=$WORK/context
 mkdir -p "$CTX"
 cat > "$CTX/Dockerfile" <<'DOCKERFILE'
@@ -81,28 +92,44 @@ WORKDIR /app
 COPY hello.txt /app/hello.txt
 RUN echo built > /app/built.txt \
     && rm /bin/vi
-CMD ["sh", "-c", "echo $GREETING"]
+CMD ["sh", "-c", "echo $GREETING; cat /app/hello.txt"]
 DOCKERFILE
+echo "hello from the build context" > "$CTX/hello.txt"
+say "   how the builder reads the file"
 run imagectl dockerfile parse "$CTX/Dockerfile"
+run imagectl build -t demo/app:1 "$CTX"
+say "   an unchanged rebuild comes from the cache (same image ID)"
+run imagectl build -t demo/app:1 "$CTX"
+say "   a changed COPY source invalidates that step and the ones after it; --explain-cache says why"
+echo "changed in the context" > "$CTX/hello.txt"
+run imagectl build --explain-cache -t demo/app:2 "$CTX"
 
-say "4. A container on the image: a union mount with a throwaway upper, run by ctr-runtime"
-BUNDLE=$WORK/bundle
-mkdir -p "$BUNDLE/rootfs"
-run imagectl mount --rw demo/busybox:latest "$BUNDLE/rootfs"
-run ctr-runtime spec --bundle "$BUNDLE" -- sh -c 'echo "hello from pid $$ in $(hostname)"; echo changed > /etc/motd; rm /bin/vi; ls /etc'
-run ctr-runtime --root "$WORK/state" run --bundle "$BUNDLE" demo-$$
-say "   the container's writes stay in the mount's upper layer; the image is unchanged"
-run cat "$BUNDLE/rootfs/etc/motd"
-run imagectl umount "$BUNDLE/rootfs"
+say "4. Containers: an image plus one private writable layer each"
+run imagectl run --rm demo/app:2
+run imagectl run --rm demo/busybox:latest sh -c 'echo "hello from pid $$ in $(hostname)"; id'
+run imagectl run -d --name "$CTR" demo/busybox:latest sh -c 'echo changed > /etc/motd; rm /bin/vi; touch /abc.txt; echo ready; sleep 1000'
+until imagectl logs "$CTR" | grep -q ready; do sleep 0.1; done
+run imagectl ps
+run imagectl exec "$CTR" cat /etc/motd
+say "   diff reads the container's upper layer: A added, C changed, D deleted (a whiteout)"
+run imagectl diff "$CTR"
+run imagectl commit -m "demo change" "$CTR" demo/changed:latest
+run imagectl run --rm demo/changed:latest ls -l /abc.txt /etc/motd
+say "   the image the container came from is unchanged"
+run imagectl run --rm demo/busybox:latest sh -c 'ls /abc.txt 2>&1 || true'
+run imagectl stop -t 1 "$CTR"
+run imagectl ps -a
+run imagectl rm "$CTR"
 
 say "5. The image's history"
-run imagectl history demo/busybox:latest
+run imagectl history demo/app:2
 
 say "6. The image mounted read-only for inspection"
 mkdir -p "$WORK/inspect"
-run imagectl mount demo/busybox:latest "$WORK/inspect"
+run imagectl mount demo/app:2 "$WORK/inspect"
 run ls "$WORK/inspect"
-run ls -l "$WORK/inspect/bin/vi"
+run ls "$WORK/inspect/app"
+run sh -c "ls '$WORK/inspect/bin/vi' 2>&1 || true"
 run imagectl umount "$WORK/inspect"
 
-say "Done. The images stay in the store: imagectl images; imagectl rmi demo/busybox:latest"
+say "Done. The images stay in the store: imagectl images; imagectl rmi demo/app:1 demo/app:2 demo/changed:latest demo/busybox:latest"
