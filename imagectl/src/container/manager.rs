@@ -404,21 +404,25 @@ impl Containers {
                 st.status.as_str()
             )));
         }
+        self.delete_runtime_state(rec)?;
+        let p = state::exit_record_path(&self.dir(rec));
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io { path: p, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes what the container's runtime keeps about it (forcibly: a live process is
+    /// killed); a container the runtime no longer knows is fine.
+    fn delete_runtime_state(&self, rec: &ContainerRecord) -> Result<()> {
         match rec.runtime {
             RuntimeKind::Builtin => match self.runtime.delete(&rec.id, true) {
                 Ok(()) | Err(runtime::Error::NotFound(_)) => Ok(()),
                 Err(e) => Err(Error::Other(e.to_string())),
             },
-            RuntimeKind::Runc => {
-                self.runc.delete(&rec.id, true)?;
-                let p = state::exit_record_path(&self.dir(rec));
-                match fs::remove_file(&p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(Error::Io { path: p, source: e })
-                    }
-                    _ => Ok(()),
-                }
-            }
+            RuntimeKind::Runc => self.runc.delete(&rec.id, true),
         }
     }
 
@@ -665,15 +669,7 @@ impl Containers {
                 st.status.as_str()
             )));
         }
-        match rec.runtime {
-            RuntimeKind::Builtin => match self.runtime.delete(&rec.id, true) {
-                Ok(()) | Err(runtime::Error::NotFound(_)) => {}
-                Err(e) => return Err(Error::Other(e.to_string())),
-            },
-            RuntimeKind::Runc => {
-                self.runc.delete(&rec.id, true)?;
-            }
-        }
+        self.delete_runtime_state(rec)?;
         let dir = self.dir(rec);
         let merged = dir.join("merged");
         unmount_path(&merged)?;

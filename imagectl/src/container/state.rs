@@ -57,6 +57,21 @@ pub struct LiveState {
     pub error: Option<String>,
 }
 
+impl LiveState {
+    /// A container whose process was never started: `Created`, nothing to report yet.
+    /// Also what a container without runtime state reads as.
+    pub fn never_started() -> LiveState {
+        LiveState {
+            status: Status::Created,
+            pid: 0,
+            exit_code: None,
+            started: None,
+            finished: None,
+            error: None,
+        }
+    }
+}
+
 /// Exit code shown when a container's process is gone but nobody recorded its code.
 pub const EXIT_UNKNOWN: i32 = 255;
 
@@ -88,16 +103,7 @@ fn builtin_state(rec: &ContainerRecord, rt: &runtime::Runtime) -> LiveState {
     use runtime::Status as S;
     let st = match rt.state(&rec.id) {
         Ok(st) => st,
-        Err(_) => {
-            return LiveState {
-                status: Status::Created,
-                pid: 0,
-                exit_code: None,
-                started: None,
-                finished: None,
-                error: None,
-            };
-        }
+        Err(_) => return LiveState::never_started(),
     };
     let status = match st.status {
         S::Creating | S::Created => Status::Created,
@@ -156,14 +162,7 @@ fn runc_state(rec: &ContainerRecord, dir: &Path, runc: &Runc) -> LiveState {
         _ => {}
     }
     match exit {
-        None => LiveState {
-            status: Status::Created,
-            pid: 0,
-            exit_code: None,
-            started: None,
-            finished: None,
-            error: None,
-        },
+        None => LiveState::never_started(),
         Some(e) => LiveState {
             status: Status::Exited,
             pid: 0,
