@@ -77,6 +77,30 @@ pub fn is_mounted(dir: &Path) -> bool {
     })
 }
 
+/// The persistent index to hand unionfsd (`-o index=FILE`) for a union of the store's
+/// layer directories `lowers_top_first`: the top layer's `unionfs.index`, if it exists and
+/// was built for exactly this chain. `None` means mount without one (unionfsd then
+/// builds its in-memory index as it goes), so a missing, damaged or stale file never
+/// stops a mount; so does `IMAGECTL_NO_INDEX=1`. Also meant for container root
+/// filesystems.
+pub fn index_for(lowers_top_first: &[PathBuf]) -> Option<PathBuf> {
+    if !crate::store::indexes_enabled() {
+        return None;
+    }
+    let top = lowers_top_first.first()?;
+    let path = top.parent()?.join(crate::store::INDEX_FILE);
+    if !path.is_file() {
+        return None;
+    }
+    match unionfs::pindex::PersistentIndex::open(&path, lowers_top_first) {
+        Ok(_) => Some(path),
+        Err(e) => {
+            log::warn!("not using {}: {e}", path.display());
+            None
+        }
+    }
+}
+
 fn escape_opt(p: &Path) -> String {
     let s = p.to_string_lossy();
     s.replace('\\', "\\\\")
@@ -104,6 +128,9 @@ pub fn mount(store: &Store, image: &str, dir: &Path, rw: bool) -> Result<MountRe
         }
         let lowerdir: Vec<String> = lowers.iter().map(|p| escape_opt(p)).collect();
         let mut opts = format!("lowerdir={}", lowerdir.join(":"));
+        if let Some(index) = index_for(&lowers) {
+            opts.push_str(&format!(",index={}", escape_opt(&index)));
+        }
         let mut scratch = None;
         if rw {
             let s = store.root().join("mounts").join(key(&dir));

@@ -3,7 +3,8 @@
 //! A layer is extracted into `tmp/`, its DiffID checked, and only then renamed to
 //! `layers/CHAINHEX`; a refused or corrupt tar therefore never appears in the store, and
 //! two processes unpacking the same layer at once both succeed (the second rename loses
-//! and its copy is thrown away).
+//! and its copy is thrown away). Once in place, the chain it ends gets its persistent
+//! index (`chain_index.rs`).
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -115,6 +116,8 @@ impl Store {
     ) -> Result<LayerRecord> {
         let chain_id = chain_of(parent, diff_id);
         if self.has_layer(&chain_id) {
+            // Unpacked before this store built indexes, or the build failed then.
+            self.ensure_chain_index(&chain_id);
             return self.layer_record(&chain_id);
         }
         let file = self.open_blob(blob)?;
@@ -153,6 +156,8 @@ impl Store {
         let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::json("layer.json", e))?;
         atomic::write_file(&work.path().join("layer.json"), &json)?;
         self.commit_layer_dir(work, &record.chain_id)?;
+        // Indexed at its final path: the index records each layer root's identity.
+        self.ensure_chain_index(&record.chain_id);
         Ok(record)
     }
 

@@ -5,6 +5,7 @@
 //! ROOT/blobs/sha256/HEX                manifests, configs, layer blobs, byte for byte
 //! ROOT/layers/CHAINHEX/diff/           one unpacked layer per ChainID (overlay on-disk format)
 //! ROOT/layers/CHAINHEX/layer.json      its DiffID, parent and sizes
+//! ROOT/layers/CHAINHEX/unionfs.index   persistent index of the chain it ends (optional)
 //! ROOT/holds/NAME.json                 images in use by containers and mounts (GC roots)
 //! ROOT/tmp/                            work in progress; renamed into place when complete
 //! ROOT/partial/HEX                     downloads in progress, resumed by the next pull
@@ -16,6 +17,7 @@
 
 mod atomic;
 mod blobs;
+mod chain_index;
 mod gc;
 mod holds;
 mod images;
@@ -26,6 +28,7 @@ mod lock;
 use std::path::{Path, PathBuf};
 
 pub use atomic::write_file as write_file_atomic;
+pub use chain_index::{INDEX_FILE, NO_INDEX_ENV, indexes_enabled};
 pub use gc::{GcReport, Removal};
 pub use images::{Image, ImageName};
 pub use layers::{LayerRecord, NewLayer};
