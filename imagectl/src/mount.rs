@@ -108,6 +108,47 @@ fn escape_opt(p: &Path) -> String {
         .replace(':', "\\:")
 }
 
+/// Mounts a union of `lowers` (top first) at `dir` with the workspace's unionfsd,
+/// writable when `upper_work` gives an upper and a work directory. The one place that
+/// spells unionfsd's options, so image mounts, containers and builds all get the
+/// layer chain's persistent index when there is one.
+pub fn mount_union(
+    lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+    dir: &Path,
+) -> Result<()> {
+    let lowerdir: Vec<String> = lowers.iter().map(|p| escape_opt(p)).collect();
+    let mut opts = format!("lowerdir={}", lowerdir.join(":"));
+    if let Some(index) = index_for(lowers) {
+        opts.push_str(&format!(",index={}", escape_opt(&index)));
+    }
+    if let Some((upper, work)) = upper_work {
+        opts.push_str(&format!(
+            ",upperdir={},workdir={}",
+            escape_opt(upper),
+            escape_opt(work)
+        ));
+    }
+    let bin = find_unionfsd()?;
+    let out = Command::new(&bin)
+        .arg("-o")
+        .arg(&opts)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .at(&bin)?;
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "unionfsd failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 /// Mounts `image` at `dir` (which must exist), read-only unless `rw`.
 pub fn mount(store: &Store, image: &str, dir: &Path, rw: bool) -> Result<MountRecord> {
     let img = store.resolve(image)?;
@@ -126,11 +167,6 @@ pub fn mount(store: &Store, image: &str, dir: &Path, rw: bool) -> Result<MountRe
         if lowers.is_empty() {
             return Err(Error::Other(format!("{image}: image has no layers")));
         }
-        let lowerdir: Vec<String> = lowers.iter().map(|p| escape_opt(p)).collect();
-        let mut opts = format!("lowerdir={}", lowerdir.join(":"));
-        if let Some(index) = index_for(&lowers) {
-            opts.push_str(&format!(",index={}", escape_opt(&index)));
-        }
         let mut scratch = None;
         if rw {
             let s = store.root().join("mounts").join(key(&dir));
@@ -140,30 +176,14 @@ pub fn mount(store: &Store, image: &str, dir: &Path, rw: bool) -> Result<MountRe
             for sub in ["upper", "work"] {
                 fs::create_dir_all(s.join(sub)).at(s.join(sub))?;
             }
-            opts.push_str(&format!(
-                ",upperdir={},workdir={}",
-                escape_opt(&s.join("upper")),
-                escape_opt(&s.join("work"))
-            ));
             scratch = Some(s);
         }
-        let bin = find_unionfsd()?;
-        let out = Command::new(&bin)
-            .arg("-o")
-            .arg(&opts)
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .at(&bin)?;
-        if !out.status.success() {
-            return Err(Error::Other(format!(
-                "unionfsd failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        let writable = scratch.as_ref().map(|s| (s.join("upper"), s.join("work")));
+        mount_union(
+            &lowers,
+            writable.as_ref().map(|(u, w)| (u.as_path(), w.as_path())),
+            &dir,
+        )?;
         let rec = MountRecord {
             dir: dir.clone(),
             manifest: img.manifest_digest().clone(),
@@ -202,25 +222,47 @@ pub fn umount(store: &Store, dir: &Path) -> Result<()> {
     store.release(&format!("mount-{}", key(&dir)))
 }
 
+/// Unmounts `dir`, failing (and leaving it mounted) when it is busy: what a user's
+/// `imagectl umount` wants. `umount(2)` as root, else `fusermount3 -u`.
 fn unmount_fs(dir: &Path) -> Result<()> {
-    match nix::mount::umount(dir) {
-        Ok(()) => Ok(()),
-        Err(_) => {
-            let out = Command::new("fusermount3")
-                .arg("-u")
-                .arg(dir)
-                .output()
-                .or_else(|_| Command::new("fusermount").arg("-u").arg(dir).output())
-                .at(dir)?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(Error::Other(format!(
-                    "unmounting {}: {}",
-                    dir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )))
-            }
-        }
+    if nix::mount::umount(dir).is_ok() {
+        return Ok(());
+    }
+    fusermount_u(dir, false)
+}
+
+/// Unmounts `dir` whatever state it is in: `umount(2)`, then a lazy detach (a busy mount,
+/// or one whose daemon died and answers ENOTCONN), then `fusermount3 -u -z` for
+/// unprivileged mounts. For mounts imagectl owns (containers, build steps), where
+/// leaving a stale mount behind is worse than detaching it.
+pub fn unmount_path(dir: &Path) -> Result<()> {
+    if !is_mounted(dir) {
+        return Ok(());
+    }
+    if nix::mount::umount(dir).is_ok()
+        || nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH).is_ok()
+    {
+        return Ok(());
+    }
+    fusermount_u(dir, true).or_else(|e| if is_mounted(dir) { Err(e) } else { Ok(()) })
+}
+
+/// `fusermount3 -u [-z] DIR` (or the older `fusermount`), with its complaint as the error.
+fn fusermount_u(dir: &Path, lazy: bool) -> Result<()> {
+    let args: &[&str] = if lazy { &["-u", "-z"] } else { &["-u"] };
+    let out = Command::new("fusermount3")
+        .args(args)
+        .arg(dir)
+        .output()
+        .or_else(|_| Command::new("fusermount").args(args).arg(dir).output())
+        .at(dir)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Other(format!(
+            "unmounting {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }

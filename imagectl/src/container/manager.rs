@@ -265,7 +265,10 @@ impl Containers {
                 fs::File::create(&target).at(&target)?;
             }
         }
-        let mut lowers = vec![init];
+        // An empty init layer is left out, so the union is exactly the image's layer
+        // chain and unionfsd can serve it from the chain's persistent index.
+        let init_used = fs::read_dir(&init).at(&init)?.next().is_some();
+        let mut lowers: Vec<PathBuf> = init_used.then_some(init).into_iter().collect();
         lowers.extend(image_lowers);
         let root = ContainerRoot::prepare(&lowers, dir)?;
         // Anonymous volumes start as a copy of what the image has at that path.

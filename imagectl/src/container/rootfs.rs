@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
@@ -87,30 +86,8 @@ impl ContainerRoot {
         } else {
             self.lowers.clone()
         };
-        let lowerdir: Vec<String> = lowers.iter().map(|p| escape_opt(p)).collect();
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowerdir.join(":"),
-            escape_opt(&self.upper),
-            escape_opt(&self.work)
-        );
-        let bin = crate::mount::find_unionfsd()?;
-        let out = Command::new(&bin)
-            .arg("-o")
-            .arg(&opts)
-            .arg(&self.merged)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .at(&bin)?;
-        if !out.status.success() {
-            return Err(Error::Other(format!(
-                "mounting the container's root filesystem: unionfsd failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        crate::mount::mount_union(&lowers, Some((&self.upper, &self.work)), &self.merged)
+            .map_err(|e| Error::Other(format!("mounting the container's root filesystem: {e}")))?;
         Ok(())
     }
 
@@ -121,44 +98,5 @@ impl ContainerRoot {
     }
 }
 
-/// Unmounts `dir` robustly: `umount`, then a lazy detach, then `fusermount3 -u -z`.
-pub fn unmount_path(dir: &Path) -> Result<()> {
-    if !crate::mount::is_mounted(dir) {
-        return Ok(());
-    }
-    if nix::mount::umount(dir).is_ok() {
-        return Ok(());
-    }
-    if nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH).is_ok() {
-        return Ok(());
-    }
-    let out = Command::new("fusermount3")
-        .arg("-u")
-        .arg("-z")
-        .arg(dir)
-        .output()
-        .or_else(|_| {
-            Command::new("fusermount")
-                .args(["-u", "-z"])
-                .arg(dir)
-                .output()
-        })
-        .at(dir)?;
-    if out.status.success() || !crate::mount::is_mounted(dir) {
-        Ok(())
-    } else {
-        Err(Error::Other(format!(
-            "unmounting {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
-/// Escapes a path for one `-o` option value (`,` and `:` separate values).
-fn escape_opt(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    s.replace('\\', "\\\\")
-        .replace(',', "\\,")
-        .replace(':', "\\:")
-}
+/// Unmounts `dir` robustly (see [`crate::mount::unmount_path`]).
+pub use crate::mount::unmount_path;
