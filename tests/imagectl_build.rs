@@ -599,3 +599,37 @@ fn symlinked_sources_and_run_flags() {
         "{r:?}"
     );
 }
+
+#[test]
+fn run_sees_the_hosts_resolver_and_its_layer_holds_only_its_changes() {
+    // A base without /proc, /sys, /dev or /etc/hosts: the RUN container needs them as
+    // mount points, and none may land in the step's layer.
+    let ctl = Imagectl::new();
+    let rootfs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(rootfs.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.path().join("bin/sh")).unwrap();
+    let r = ctl.run(&["import", rootfs.path().to_str().unwrap(), "bare:1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let ctx = BuildContext::new();
+    ctx.dockerfile(
+        "FROM bare:1\nRUN /bin/busybox cat /etc/resolv.conf /etc/hosts > /seen && /bin/busybox hostname >> /seen\n",
+    );
+    build_ok(&ctl, &ctx, &["-t", "t:1"]);
+    let (names, _) = ctl.top_layer_listing("t:1");
+    let names: Vec<&str> = names
+        .iter()
+        .map(|n| n.trim_start_matches("./"))
+        .filter(|n| !n.is_empty() && *n != ".")
+        .collect();
+    assert_eq!(names, vec!["seen"], "the RUN layer");
+    let m = MountedImage::new(&ctl, "t:1");
+    let seen = m.read("/seen").unwrap();
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    assert!(seen.starts_with(&resolv), "{seen:?}");
+    assert!(seen.contains("localhost"), "{seen:?}");
+    assert!(
+        seen.trim_end().ends_with(|c: char| c.is_ascii_hexdigit()),
+        "{seen:?}"
+    );
+}

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::images::{Imagectl, Run, import_busybox};
 
@@ -77,22 +76,7 @@ impl Lab {
 
     /// The file listing of the top layer blob of `image` (`tar tf`).
     pub fn top_layer_listing(&self, image: &str) -> (Vec<String>, u64) {
-        let v = self.ctl.inspect(image);
-        let layers = v["RootFS"]["Layers"].as_array().expect("layers");
-        let top = layers.last().and_then(|l| l.as_str()).expect("top layer");
-        let hex = top.trim_start_matches("sha256:");
-        let blob = self.root().join("blobs/sha256").join(hex);
-        let size = fs::metadata(&blob).expect("layer blob").len();
-        let out = Command::new("tar")
-            .arg("tf")
-            .arg(&blob)
-            .output()
-            .expect("tar");
-        let names = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim_end_matches('/').to_string())
-            .collect();
-        (names, size)
+        self.ctl.top_layer_listing(image)
     }
 }
 

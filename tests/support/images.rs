@@ -100,6 +100,27 @@ impl Imagectl {
         list(&self.root.join("tmp"))
     }
 
+    /// The entries of `image`'s top layer tar (trailing `/` dropped) and the tar's size:
+    /// what a commit or a build step put into its layer.
+    pub fn top_layer_listing(&self, image: &str) -> (Vec<String>, u64) {
+        let v = self.inspect(image);
+        let layers = v["RootFS"]["Layers"].as_array().expect("layers");
+        let top = layers.last().and_then(|l| l.as_str()).expect("top layer");
+        let hex = top.trim_start_matches("sha256:");
+        let blob = self.root.join("blobs/sha256").join(hex);
+        let size = fs::metadata(&blob).expect("layer blob").len();
+        let out = Command::new("tar")
+            .arg("tf")
+            .arg(&blob)
+            .output()
+            .expect("tar");
+        let names = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches('/').to_string())
+            .collect();
+        (names, size)
+    }
+
     /// `inspect` output of one image, parsed.
     pub fn inspect(&self, image: &str) -> serde_json::Value {
         let out = self.ok(&["inspect", image]);

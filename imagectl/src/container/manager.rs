@@ -18,6 +18,7 @@ use runtime::config::generate::BindMount;
 use runtime::{CreateOptions, ExecOptions, Output, Runtime};
 
 use super::bundle::{self, Bundle, ProcessOptions};
+use super::etc_files;
 use super::record::{
     self, ContainerRecord, ExitRecord, MountPoint, RecordConfig, Records, RuntimeKind,
 };
@@ -54,9 +55,6 @@ pub struct Containers {
     runtime: Runtime,
     runc: Runc,
 }
-
-/// Paths every container needs in its root for the runtime's own mounts.
-const RUNTIME_MOUNT_POINTS: &[&str] = &["/proc", "/sys", "/dev"];
 
 impl Containers {
     /// The containers of `store`: records in `ROOT/containers`, runtime state in
@@ -241,14 +239,30 @@ impl Containers {
                 anonymous: true,
             });
         }
+        // docker's default hostname: the short container ID.
+        let hostname = req
+            .process
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
+        let taken: Vec<PathBuf> = mounts.iter().map(|m| m.destination.clone()).collect();
+        let etc_binds = etc_files::write(
+            &dir.join("etc"),
+            &hostname,
+            req.process.network_host,
+            &taken,
+        )?;
         // The init layer: mount points the image lacks, so they never land in `upper`
         // (and so never in `diff` or `commit`), as docker's init layer does.
-        let mut points: Vec<(PathBuf, bool)> = RUNTIME_MOUNT_POINTS
+        let mut points: Vec<(PathBuf, bool)> = etc_files::MOUNT_POINT_DIRS
             .iter()
             .map(|p| (PathBuf::from(p), true))
             .collect();
         for m in &mounts {
             points.push((m.destination.clone(), !m.source.is_file()));
+        }
+        for b in &etc_binds {
+            points.push((b.destination.clone(), false));
         }
         for (p, is_dir) in points {
             let rel = p.strip_prefix("/").unwrap_or(&p);
@@ -291,10 +305,7 @@ impl Containers {
             }
         }
         let mut opts = req.process.clone();
-        if opts.hostname.is_none() {
-            // docker's default hostname: the short container ID.
-            opts.hostname = Some(id[..12].to_string());
-        }
+        opts.hostname = Some(hostname);
         opts.binds = mounts
             .iter()
             .map(|m| BindMount {
@@ -302,6 +313,7 @@ impl Containers {
                 destination: m.destination.clone(),
                 readonly: !m.rw,
             })
+            .chain(etc_binds)
             .collect();
         let argv = bundle::command_of(&image.config, &opts);
         let rconfig = bundle::process_config(&image.config, &opts, &root.merged)?;

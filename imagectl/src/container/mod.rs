@@ -7,10 +7,13 @@
 //! - [`manager::Containers`]: create/start/stop/kill/pause/rm/exec/logs over a runtime
 //!   (the built-in one, or [`runc`]).
 //! - [`changes`]: `diff` from the upper directory; [`commit`]: `commit` and `export`.
+//! - [`etc_files`]: the `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` every
+//!   container and build step gets.
 
 pub mod bundle;
 pub mod changes;
 pub mod commit;
+pub mod etc_files;
 pub mod manager;
 pub mod record;
 pub mod rootfs;

@@ -12,6 +12,7 @@ use runtime::{CreateOptions, Output, Runtime};
 
 use super::super::stage::StageState;
 use crate::container::bundle::Bundle;
+use crate::container::etc_files;
 use crate::dockerfile::{CommandLine, Run, RunPlan};
 
 /// What to execute for a RUN and what its history entry says.
@@ -122,13 +123,20 @@ pub fn execute(
             .into_iter()
             .map(|(k, v)| format!("{k}={v}")),
     );
+    // The step sees the host's resolver (and a hostname), as docker's RUN does; the mount
+    // points it needs and the image lacks are removed again after the step.
+    let stubs = etc_files::missing_stubs(merged);
+    let mounts = etc_files::write(&scratch.join("etc"), o.id, o.network_host, &[])
+        .map_err(|e| e.to_string())?;
     let config = ContainerConfig {
         rootfs: merged.to_path_buf(),
         args: plan.argv.clone(),
         env,
         cwd: Some(workdir),
         user,
+        hostname: Some(o.id.to_string()),
         network_host: o.network_host,
+        mounts,
         ..Default::default()
     };
     let bundle_dir = scratch.join("bundle");
@@ -155,6 +163,7 @@ pub fn execute(
     if let Some(p) = script_path {
         let _ = fs::remove_file(p);
     }
+    etc_files::remove_stubs(&stubs);
     result.map_err(|e| format!("running the container: {e}"))
 }
 
