@@ -12,7 +12,7 @@
 #   --quick      small sizes and 1 repetition: a smoke test of the script
 #   --only LIST  workloads: walk-cold walk-warm ls-10k-warm read-all-cold read-all-warm seq-read-cold
 #                seq-read-warm copyup-append create-files rm-lower-tree untar chmod-r c-build
-#   --fs LIST    filesystems: kernel fuse-overlayfs fuse-overlayfs2 unionfsd unionfsd-index
+#   --fs LIST    filesystems: kernel fuse-overlayfs fuse-overlayfs2 unionfsd unionfsd-index unionfsd-b
 #   --perf       perf record each FUSE daemon during the timed commands (for finding why; perturbs timings)
 #
 # Environment: UNIONFSD=path (default: target/release/unionfsd, built by cargo build --release),
@@ -21,6 +21,7 @@
 # UNIONFSD_INDEX_CMD='shell command' that writes the stack's index to $INDEX for the
 # lower dirs in $LOWERDIR (colon-separated, top first); either enables the unionfsd-index
 # filesystem (unionfsd with -o index=FILE; UNIONFSD_INDEX_OPTION=NAME changes the option's name).
+# UNIONFSD_B=path adds unionfsd-b, another unionfsd build (e.g. before a change), for A/B runs.
 # Writes the table to BENCHMARKS.md; exits non-zero if any result failed its check.
 set -euo pipefail
 
@@ -113,7 +114,7 @@ fi
 python3 "$bench_dir/bench.py" --stack "$stack" --unionfsd "$unionfsd" \
     --fuse-overlayfs "${FUSE_OVERLAYFS:-fuse-overlayfs}" --fuse-overlayfs2 "$fo2" \
     --unionfsd-index "${UNIONFSD_INDEX:-}" --unionfsd-index-cmd "${UNIONFSD_INDEX_CMD:-}" \
-    --unionfsd-index-option "${UNIONFSD_INDEX_OPTION:-index}" --argv="${args[*]}" "${args[@]}" &
+    --unionfsd-index-option "${UNIONFSD_INDEX_OPTION:-index}" --unionfsd-b "${UNIONFSD_B:-}" --argv="${args[*]}" "${args[@]}" &
 driver=$!
 trap 'kill -TERM "$driver" 2>/dev/null || true' INT TERM HUP
 set +e

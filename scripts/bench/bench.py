@@ -22,7 +22,7 @@ import fsdrivers
 import report
 import workloads
 
-ALL_FS = ["kernel", "fuse-overlayfs", "fuse-overlayfs2", "unionfsd", "unionfsd-index"]
+ALL_FS = ["kernel", "fuse-overlayfs", "fuse-overlayfs2", "unionfsd", "unionfsd-index", "unionfsd-b"]
 
 
 def parse_args(argv):
@@ -49,6 +49,7 @@ def parse_args(argv):
     p.add_argument("--unionfsd-index", dest="unionfsd_index", default="", help=argparse.SUPPRESS)
     p.add_argument("--unionfsd-index-cmd", dest="unionfsd_index_cmd", default="", help=argparse.SUPPRESS)
     p.add_argument("--unionfsd-index-option", dest="unionfsd_index_option", default="index", help=argparse.SUPPRESS)
+    p.add_argument("--unionfsd-b", dest="unionfsd_b", default="", help=argparse.SUPPRESS)
     p.add_argument("--argv", default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.reps is None:
@@ -76,6 +77,9 @@ def make_filesystems(a):
         "unionfsd-index": lambda: fsdrivers.FuseOverlay(
             "unionfsd-index", f"unionfsd (this repo) with -o {a.unionfsd_index_option}=FILE", a.unionfsd,
             extra_opts=f"{a.unionfsd_index_option}={a.unionfsd_index}" if a.unionfsd_index else ""),
+        # Another build (UNIONFSD_B), for A/B comparisons of a change in one run.
+        "unionfsd-b": lambda: fsdrivers.FuseOverlay(
+            "unionfsd-b", f"unionfsd, build B ({a.unionfsd_b or 'UNIONFSD_B unset'}), no index file", a.unionfsd_b),
     }
     out, skipped = [], {}
     for n in [x for x in ALL_FS if x in wanted]:

@@ -72,6 +72,19 @@ impl Store {
         }
     }
 
+    /// Makes sure the chain ending in `chain_id` — already in the store — has a valid
+    /// index (built by an older imagectl, or its build failed then). Unlike
+    /// [`Store::ensure_chain_index`] it leaves the chains above alone: they were
+    /// complete, and indexed, when their own top layer landed.
+    pub fn ensure_existing_chain_index(&self, chain_id: &Digest) {
+        if !indexes_enabled() {
+            return;
+        }
+        if let Some(lowers) = self.complete_chain(chain_id) {
+            self.ensure_one_index(chain_id, &lowers);
+        }
+    }
+
     /// Unpacked layers whose parent is `chain_id`.
     fn children_of(&self, chain_id: &Digest) -> Vec<Digest> {
         let Ok(all) = self.list_layers() else {

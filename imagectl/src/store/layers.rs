@@ -117,7 +117,7 @@ impl Store {
         let chain_id = chain_of(parent, diff_id);
         if self.has_layer(&chain_id) {
             // Unpacked before this store built indexes, or the build failed then.
-            self.ensure_chain_index(&chain_id);
+            self.ensure_existing_chain_index(&chain_id);
             return self.layer_record(&chain_id);
         }
         let file = self.open_blob(blob)?;

@@ -403,6 +403,10 @@ impl Filesystem for UnionFs {
         })
     }
 
+    /// Answered `ENOSYS`, on purpose: the kernel then stops sending FLUSH (one request
+    /// per `close()` and per `dup2()` over an open file, two of the seven requests of a
+    /// shell's `printf > file`). There is nothing to flush — every write already reached
+    /// the layer file — and no POSIX locks are held here for a close to release.
     fn flush(
         &self,
         _req: &Request,
@@ -411,7 +415,7 @@ impl Filesystem for UnionFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok()
+        reply.error(Errno::ENOSYS)
     }
 
     fn release(

@@ -146,8 +146,25 @@ impl Union {
         if xattr::is_private(name) {
             return Err(Errno::ENODATA);
         }
-        let (dir, child) = self.xattr_target(id)?;
         let name_c = sys::cstr(name)?;
+        let node = self.node(id)?;
+        let state = node.snapshot();
+        let (layer, path) = self.top_location(&node, &state)?;
+        if !state.upper && !path.is_absolute() {
+            // Read-only layers never change under the mount, so the path inside the
+            // layer resolves to what the union resolved: one lgetxattr through the layer
+            // root instead of opening the parent beneath it. (`ls -l` asks this once or
+            // twice per file.) The upper layer, which callers can rearrange meanwhile,
+            // keeps the symlink-safe open below.
+            let rel = if path.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                path.as_path()
+            };
+            let root = self.layers.get(layer).fd();
+            return xattr::get_raw(Target::Child(root, rel.as_os_str()), &name_c);
+        }
+        let (dir, child) = self.open_parent(layer, &path)?;
         xattr::get_raw(Target::Child(dir.as_fd(), child_name(&child)), &name_c)
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, RenameFlags};
-use nix::sys::stat::{Mode, SFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 use super::dirindex::MergedEntry;
@@ -133,8 +133,8 @@ impl Union {
             gid,
             pst.st_mode & libc::S_ISGID != 0,
         );
-        let fd = match result {
-            Ok(fd) => fd,
+        let (fd, made) = match result {
+            Ok(made) => made,
             Err(e) => {
                 if staged {
                     let _ = work.remove(&tname);
@@ -178,7 +178,12 @@ impl Union {
             }
             return Err(e);
         }
-        let st = sys::stat_child(pfd.as_fd(), name)?;
+        // Marking a directory opaque or moving the entry in changes its ctime.
+        let st = if staged || (kind == libc::S_IFDIR && hides_lower) {
+            sys::stat_child(pfd.as_fd(), name)?
+        } else {
+            made
+        };
         index.upper_whiteouts.remove(name);
         let mut entry = MergedEntry::upper_only(kind, st.st_ino, upper);
         if hides_lower {
@@ -204,7 +209,8 @@ impl Union {
         Ok((node, attr, fd))
     }
 
-    /// Makes the entry itself, owned by `uid:gid`, with its final mode.
+    /// Makes the entry itself, owned by `uid:gid`, with its final mode; returns its
+    /// descriptor (files) and its stat.
     fn make_at(
         &self,
         dir: BorrowedFd<'_>,
@@ -213,7 +219,7 @@ impl Union {
         uid: u32,
         gid: u32,
         parent_sgid: bool,
-    ) -> SysResult<Option<OwnedFd>> {
+    ) -> SysResult<(Option<OwnedFd>, FileStat)> {
         let (fd, mode) = match spec {
             NewEntry::File { mode, flags } => {
                 let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
@@ -249,22 +255,49 @@ impl Union {
                 (None, Some(*mode))
             }
         };
-        nix::unistd::fchownat(
-            dir,
-            name,
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?;
-        if let Some(mode) = mode {
-            nix::sys::stat::fchmodat(
+        // The new entry belongs to the daemon and has its umask applied; fix what differs
+        // from what the caller gets. Usually nothing does (a root caller, a umask that
+        // only clears bits the mode lacks), and then the stat is all it costs.
+        let st = match &fd {
+            Some(fd) => sys::stat_fd(fd.as_fd())?,
+            None => sys::stat_child(dir, name)?,
+        };
+        let mut changed = false;
+        if st.st_uid != uid || st.st_gid != gid {
+            nix::unistd::fchownat(
                 dir,
                 name,
-                Mode::from_bits_truncate(mode & 0o7777),
-                nix::sys::stat::FchmodatFlags::FollowSymlink,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
             )?;
+            changed = true;
         }
-        Ok(fd)
+        // A chown clears set-id bits, so the mode is checked against what it left.
+        if let Some(mode) = mode
+            && (changed || st.st_mode & 0o7777 != mode & 0o7777)
+        {
+            let mode = Mode::from_bits_truncate(mode & 0o7777);
+            match &fd {
+                Some(fd) => nix::sys::stat::fchmod(fd.as_fd(), mode)?,
+                None => nix::sys::stat::fchmodat(
+                    dir,
+                    name,
+                    mode,
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )?,
+            }
+            changed = true;
+        }
+        let st = if changed {
+            match &fd {
+                Some(fd) => sys::stat_fd(fd.as_fd())?,
+                None => sys::stat_child(dir, name)?,
+            }
+        } else {
+            st
+        };
+        Ok((fd, st))
     }
 
     /// Makes `newname` in `newparent` another name of `id` (copying it up first).
