@@ -610,3 +610,52 @@ fn mknod_of_the_whiteout_device_is_refused_or_survives_a_remount() {
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(&md.file_type()) && md.rdev() == 0);
     drop(m);
 }
+
+/// Runs a shell script in `root`; returns its combined output with `root` replaced by `.`.
+fn sh_in(root: &Path, script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(root)
+        .output()
+        .expect("run sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.replace(&*root.to_string_lossy(), ".")
+}
+
+#[test]
+fn posix_acls_are_enforced_and_inherited_like_overlayfs() {
+    let t = Twin::new(1, "", "", |s| {
+        layers::file(&s.lower(0).join("secret"), b"x\n", 0o640).expect("file");
+        fs::create_dir(s.lower(0).join("shared")).expect("dir");
+    });
+    // The unprivileged user must reach both mounts.
+    for mnt in [t.k(), t.d()] {
+        let parent = mnt.parent().expect("mount point has a parent");
+        fs::set_permissions(parent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+    let as_nobody = "setpriv --reuid=nobody --regid=nogroup --clear-groups";
+    let script = format!(
+        "set -u
+         setfacl -m u:nobody:r secret && {as_nobody} cat \"$PWD/secret\"
+         setfacl -b secret; {as_nobody} cat \"$PWD/secret\" 2>&1 | sed 's/.*: //'
+         setfacl -d -m u:nobody:rwx shared
+         touch shared/file; mkdir shared/dir; mknod shared/fifo p
+         umask 077; touch plain; mkdir plaindir; umask 022
+         {as_nobody} sh -c \"umask 002; touch $PWD/shared/dir/by-nobody\"
+         stat -c '%A %U %n' secret shared/file shared/dir shared/fifo plain plaindir shared/dir/by-nobody
+         getfacl -cp shared/file shared/dir/by-nobody"
+    );
+    let out = t.same("ACL enforcement, default ACL inheritance and umask", |r| {
+        sh_in(r, &script)
+    });
+    assert!(out.starts_with("x\nPermission denied\n"), "{out}");
+    assert!(out.contains("-rw-rw-r-- root shared/file"), "{out}");
+    assert!(out.contains("-rw------- root plain"), "{out}");
+    t.assert_same("after ACL changes");
+}

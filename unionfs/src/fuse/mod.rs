@@ -97,11 +97,12 @@ impl UnionFs {
         parent: INodeNo,
         name: &OsStr,
         spec: NewEntry<'_>,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let r = self
             .union
-            .create_entry(parent.0, name, spec, caller(req))
+            .create_entry(parent.0, name, spec, caller(req, umask))
             .map(|(n, a, _)| (n, a));
         self.entry(reply, r)
     }
@@ -141,10 +142,11 @@ impl UnionFs {
     }
 }
 
-fn caller(req: &Request) -> Caller {
+fn caller(req: &Request, umask: u32) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        umask: umask & 0o777,
     }
 }
 
@@ -178,6 +180,9 @@ impl Filesystem for UnionFs {
             InitFlags::FUSE_ATOMIC_O_TRUNC,
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_DONT_MASK,
+            // The kernel then enforces ACLs, as overlayfs does (without it, an ACL granting
+            // access is stored but ignored), and caches them per inode.
+            InitFlags::FUSE_POSIX_ACL,
         ] {
             let _ = config.add_capabilities(flag);
         }
@@ -272,10 +277,10 @@ impl Filesystem for UnionFs {
     ) {
         guarded!({
             let spec = NewEntry::Special {
-                mode: mode & !(umask & 0o777),
+                mode,
                 rdev: rdev as u64,
             };
-            self.make(req, parent, name, spec, reply)
+            self.make(req, parent, name, spec, umask, reply)
         })
     }
 
@@ -289,10 +294,8 @@ impl Filesystem for UnionFs {
         reply: ReplyEntry,
     ) {
         guarded!({
-            let spec = NewEntry::Dir {
-                mode: mode & !umask,
-            };
-            self.make(req, parent, name, spec, reply)
+            let spec = NewEntry::Dir { mode };
+            self.make(req, parent, name, spec, umask, reply)
         })
     }
 
@@ -320,7 +323,7 @@ impl Filesystem for UnionFs {
     ) {
         guarded!({
             let spec = NewEntry::Symlink { target };
-            self.make(req, parent, link_name, spec, reply)
+            self.make(req, parent, link_name, spec, 0, reply)
         })
     }
 
@@ -453,6 +456,9 @@ impl Filesystem for UnionFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         guarded!(match self.union.opendir(ino.0) {
+            // Not FOPEN_CACHE_DIR: with it, tests/unionfs_differential.rs (seed 1002, under
+            // load) sees a stale mtime with no daemon reply that could have carried it; see
+            // BENCHMARKS.md. fuse-overlayfs sets it, and it is what a warm `ls -l` lacks.
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(errno(e)),
         })
@@ -634,11 +640,11 @@ impl Filesystem for UnionFs {
         reply: ReplyCreate,
     ) {
         guarded!({
-            let spec = NewEntry::File {
-                mode: mode & !umask,
-                flags,
-            };
-            match self.union.create_entry(parent.0, name, spec, caller(req)) {
+            let spec = NewEntry::File { mode, flags };
+            match self
+                .union
+                .create_entry(parent.0, name, spec, caller(req, umask))
+            {
                 Ok((node, attr, Some(fd))) => {
                     let generation = Generation(node.generation());
                     let ino = node.id;

@@ -20,7 +20,7 @@ use super::dirindex::MergedEntry;
 use super::lookup::NAME_MAX;
 use super::node::{Node, NodeId, NodeState};
 use super::{Attr, Caller, Union};
-use crate::sys::{self, SysResult};
+use crate::sys::{self, SysResult, xattr};
 use crate::whiteout::{self, WhiteoutFormat};
 
 /// What kind of entry to create.
@@ -125,12 +125,20 @@ impl Union {
         } else {
             (pfd.as_fd(), name.to_os_string())
         };
+        let umask = if inherits_default_acl(pfd.as_fd())? {
+            None
+        } else {
+            Some(caller.umask)
+        };
         let result = self.make_at(
             tdir,
             &tname,
             &spec,
-            caller.uid,
-            gid,
+            Owner {
+                uid: caller.uid,
+                gid,
+            },
+            umask,
             pst.st_mode & libc::S_ISGID != 0,
         );
         let (fd, made) = match result {
@@ -209,17 +217,20 @@ impl Union {
         Ok((node, attr, fd))
     }
 
-    /// Makes the entry itself, owned by `uid:gid`, with its final mode; returns its
-    /// descriptor (files) and its stat.
+    /// Makes the entry itself, owned by `owner`, with its final mode; returns its
+    /// descriptor (files) and its stat. `umask` is the caller's, or `None` when the
+    /// directory's default ACL decides the permissions (the upper filesystem applies it).
     fn make_at(
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         spec: &NewEntry<'_>,
-        uid: u32,
-        gid: u32,
+        owner: Owner,
+        umask: Option<u32>,
         parent_sgid: bool,
     ) -> SysResult<(Option<OwnedFd>, FileStat)> {
+        let Owner { uid, gid } = owner;
+        let masked = |mode: u32| mode & !umask.unwrap_or(0);
         let (fd, mode) = match spec {
             NewEntry::File { mode, flags } => {
                 let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
@@ -227,13 +238,14 @@ impl Union {
                     dir,
                     name,
                     OFlag::from_bits_truncate(keep) | OFlag::O_CREAT | OFlag::O_EXCL,
-                    mode & 0o7777,
+                    masked(*mode) & 0o7777,
                 )?;
-                (Some(fd), Some(*mode))
+                (Some(fd), Some(masked(*mode)))
             }
             NewEntry::Dir { mode } => {
+                let mode = masked(*mode);
                 nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(mode & 0o7777))?;
-                let mut m = *mode & 0o7777;
+                let mut m = mode & 0o7777;
                 if parent_sgid {
                     m |= libc::S_ISGID;
                 }
@@ -249,12 +261,14 @@ impl Union {
                     dir,
                     name,
                     sflag,
-                    Mode::from_bits_truncate(mode & 0o7777),
+                    Mode::from_bits_truncate(masked(*mode) & 0o7777),
                     *rdev,
                 )?;
-                (None, Some(*mode))
+                (None, Some(masked(*mode)))
             }
         };
+        // Under a default ACL the filesystem computed the mode from the ACL: that is final.
+        let mode = mode.filter(|_| umask.is_some());
         // The new entry belongs to the daemon and has its umask applied; fix what differs
         // from what the caller gets. Usually nothing does (a root caller, a umask that
         // only clears bits the mode lacks), and then the stat is all it costs.
@@ -383,4 +397,18 @@ impl Union {
         let attr = self.attr_of(&node, &node.snapshot(), &st);
         Ok((node, attr))
     }
+}
+
+/// Who a new entry belongs to.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+/// Whether directory `dir` has a default ACL, which new entries inherit instead of
+/// having the caller's umask applied.
+fn inherits_default_acl(dir: BorrowedFd<'_>) -> SysResult<bool> {
+    let target = xattr::Target::Child(dir, OsStr::new("."));
+    Ok(xattr::get(target, "system.posix_acl_default")?.is_some())
 }

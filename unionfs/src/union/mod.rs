@@ -107,6 +107,9 @@ pub struct Caller {
     pub uid: u32,
     /// Effective gid of the calling process.
     pub gid: u32,
+    /// The process's umask: it applies to new entries unless their directory has a
+    /// default ACL, which then decides their permissions instead (POSIX.1e).
+    pub umask: u32,
 }
 
 /// Attributes as the union reports them (a `stat` with the union's inode number).
