@@ -363,3 +363,32 @@ fn open_for_write_without_writing_keeps_content_and_times() {
     });
     t.assert_same("after open O_RDWR and close");
 }
+
+/// A handle opened on the lower file, or on a metadata-only copy (whose data is still
+/// read from below), must not make the kernel see the lower file's attributes when its
+/// cached ones expire and it asks again through the handle (`lseek(SEEK_END)`, a read past
+/// the cached size).
+#[test]
+fn open_handles_report_the_copied_up_attributes() {
+    let s = LayerStack::new(1);
+    layers::file(&s.lower(0).join("f"), &vec![7u8; 1 << 20], 0o644).expect("file");
+    let m = FuseMount::mount(&s, "");
+    let opened_on_lower = fs::File::open(s.m("f")).expect("open before the copy-up");
+    layers::set_old_times(&s.m("f"), 99_999_999).expect("utimens");
+    let opened_on_metacopy = fs::File::open(s.m("f")).expect("open after the copy-up");
+    // Past the upper entries' attribute timeout (1 s), so the kernel asks again.
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    for (what, mut h) in [
+        ("opened on the lower file", opened_on_lower),
+        ("opened on the metadata-only copy", opened_on_metacopy),
+    ] {
+        assert_eq!(h.seek(SeekFrom::End(0)).expect("seek"), 1 << 20, "{what}");
+        assert_eq!(h.metadata().expect("fstat").mtime(), 99_999_999, "{what}");
+        assert_eq!(
+            fs::metadata(s.m("f")).expect("stat").mtime(),
+            99_999_999,
+            "{what}: stat after the handle's refresh"
+        );
+    }
+    drop(m);
+}

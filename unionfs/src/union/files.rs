@@ -209,12 +209,19 @@ impl Union {
     }
 
     /// Attributes through an open handle: works after the name is gone.
+    ///
+    /// While the node still has a name, its current location answers, not the handle's
+    /// descriptor: that may be the lower file behind a metadata-only copy, or a lower file
+    /// copied up since it was opened, and either would report the lower attributes.
     pub fn getattr_fh(&self, id: NodeId, fh: u64) -> SysResult<Attr> {
         let file = self.file(fh)?;
-        let fd = self.read_fd(&file)?;
-        let st = crate::sys::stat_fd(fd.as_fd())?;
         let node = self.node(id).unwrap_or_else(|_| file.node.clone());
         let state = node.snapshot();
+        if !state.unlinked {
+            return self.getattr_node(&node);
+        }
+        let fd = self.read_fd(&file)?;
+        let st = crate::sys::stat_fd(fd.as_fd())?;
         let mut attr = self.attr_of(&node, &state, &st);
         if state.unlinked && !state.upper {
             attr.nlink = 0;
