@@ -1,12 +1,14 @@
 //! Extended attributes by descriptor, and by name inside a directory descriptor.
 //!
 //! Symlinks, devices and whiteouts cannot be opened for `fgetxattr`, so the `*_child`
-//! forms go through `/proc/self/fd/N/name` with the `l*` calls, which never follow the
-//! last component.
+//! forms use the `*xattrat` calls (Linux 6.13) with `AT_SYMLINK_NOFOLLOW`: one call, no
+//! path walk. Where the kernel (or a seccomp filter) lacks them, they go through
+//! `/proc/self/fd/N/name` with the `l*` calls, which never follow the last component.
 
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
@@ -21,13 +23,68 @@ pub enum Target<'a> {
     Child(BorrowedFd<'a>, &'a OsStr),
 }
 
-fn with_path(
+/// System call numbers of the `*xattrat` family: the same on every architecture with
+/// the unified syscall table (all Linux ones but alpha); `libc` doesn't name them yet.
+mod nr {
+    pub const SETXATTRAT: libc::c_long = 463;
+    pub const GETXATTRAT: libc::c_long = 464;
+    pub const LISTXATTRAT: libc::c_long = 465;
+    pub const REMOVEXATTRAT: libc::c_long = 466;
+}
+
+/// The kernel's `struct xattr_args`: the value buffer and, for `setxattrat`, the flags.
+#[repr(C)]
+struct XattrArgs {
+    value: u64,
+    size: u32,
+    flags: u32,
+}
+
+/// Whether the `*xattrat` calls work here, found once by asking for an attribute of `/`:
+/// `ENOSYS` (older kernel) or `EPERM` (a seccomp filter that predates them) mean no.
+fn have_xattrat() -> bool {
+    static HAVE: OnceLock<bool> = OnceLock::new();
+    *HAVE.get_or_init(|| {
+        let mut args = XattrArgs {
+            value: 0,
+            size: 0,
+            flags: 0,
+        };
+        // SAFETY: valid C strings, and an args struct of the size we pass, with no buffer.
+        let r = unsafe {
+            libc::syscall(
+                nr::GETXATTRAT,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                c"user.unionfs.probe".as_ptr(),
+                &mut args as *mut XattrArgs,
+                std::mem::size_of::<XattrArgs>(),
+            )
+        };
+        r >= 0 || !matches!(Errno::last(), Errno::ENOSYS | Errno::EPERM)
+    })
+}
+
+/// Runs `at` (given the directory's descriptor and the child's name) where the
+/// `*xattrat` calls exist, else `proc` on the child's procfs path.
+fn on_child(
     dir: BorrowedFd<'_>,
     name: &OsStr,
-    f: impl FnOnce(&CStr) -> isize,
+    at: impl FnOnce(libc::c_int, &CStr) -> libc::c_long,
+    proc: impl FnOnce(&CStr) -> isize,
 ) -> SysResult<usize> {
+    if have_xattrat() && !procfs_forced() {
+        // An empty name means the directory itself, as `/proc/self/fd/N/` does.
+        let name = cstr(if name.is_empty() {
+            OsStr::new(".")
+        } else {
+            name
+        })?;
+        return rc(at(dir.as_raw_fd(), &name) as isize);
+    }
     let path = proc_child_path(dir, name)?;
-    rc(f(&path))
+    rc(proc(&path))
 }
 
 fn rc(rc: isize) -> SysResult<usize> {
@@ -76,9 +133,31 @@ fn call_get(target: Target<'_>, name: &CStr, buf: &mut [u8]) -> SysResult<usize>
     match target {
         // SAFETY: buffer pointer/length describe valid writable memory (or null/0 to query).
         Target::Fd(fd) => rc(unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), ptr, len) }),
-        Target::Child(dir, child) => with_path(dir, child, |p| unsafe {
-            libc::lgetxattr(p.as_ptr(), name.as_ptr(), ptr, len)
-        }),
+        Target::Child(dir, child) => on_child(
+            dir,
+            child,
+            |dfd, c| {
+                let mut args = XattrArgs {
+                    value: ptr as u64,
+                    size: len as u32,
+                    flags: 0,
+                };
+                // SAFETY: valid C strings; `args` describes the writable buffer (or none).
+                unsafe {
+                    libc::syscall(
+                        nr::GETXATTRAT,
+                        dfd,
+                        c.as_ptr(),
+                        libc::AT_SYMLINK_NOFOLLOW,
+                        name.as_ptr(),
+                        &mut args as *mut XattrArgs,
+                        std::mem::size_of::<XattrArgs>(),
+                    )
+                }
+            },
+            // SAFETY: as above, through the procfs path.
+            |p| unsafe { libc::lgetxattr(p.as_ptr(), name.as_ptr(), ptr, len) },
+        ),
     }
 }
 
@@ -91,9 +170,33 @@ pub fn set(target: Target<'_>, name: &OsStr, value: &[u8], flags: i32) -> SysRes
         Target::Fd(fd) => rc(unsafe {
             libc::fsetxattr(fd.as_raw_fd(), name_c.as_ptr(), ptr, value.len(), flags) as isize
         }),
-        Target::Child(dir, child) => with_path(dir, child, |p| unsafe {
-            libc::lsetxattr(p.as_ptr(), name_c.as_ptr(), ptr, value.len(), flags) as isize
-        }),
+        Target::Child(dir, child) => on_child(
+            dir,
+            child,
+            |dfd, c| {
+                let mut args = XattrArgs {
+                    value: ptr as u64,
+                    size: value.len() as u32,
+                    flags: flags as u32,
+                };
+                // SAFETY: valid C strings; `args` describes the value's memory.
+                unsafe {
+                    libc::syscall(
+                        nr::SETXATTRAT,
+                        dfd,
+                        c.as_ptr(),
+                        libc::AT_SYMLINK_NOFOLLOW,
+                        name_c.as_ptr(),
+                        &mut args as *mut XattrArgs,
+                        std::mem::size_of::<XattrArgs>(),
+                    )
+                }
+            },
+            // SAFETY: as above, through the procfs path.
+            |p| unsafe {
+                libc::lsetxattr(p.as_ptr(), name_c.as_ptr(), ptr, value.len(), flags) as isize
+            },
+        ),
     }
     .map(drop)
 }
@@ -106,9 +209,22 @@ pub fn remove(target: Target<'_>, name: &OsStr) -> SysResult<()> {
         Target::Fd(fd) => {
             rc(unsafe { libc::fremovexattr(fd.as_raw_fd(), name_c.as_ptr()) as isize })
         }
-        Target::Child(dir, child) => with_path(dir, child, |p| unsafe {
-            libc::lremovexattr(p.as_ptr(), name_c.as_ptr()) as isize
-        }),
+        Target::Child(dir, child) => on_child(
+            dir,
+            child,
+            // SAFETY: valid C strings.
+            |dfd, c| unsafe {
+                libc::syscall(
+                    nr::REMOVEXATTRAT,
+                    dfd,
+                    c.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                    name_c.as_ptr(),
+                )
+            },
+            // SAFETY: as above, through the procfs path.
+            |p| unsafe { libc::lremovexattr(p.as_ptr(), name_c.as_ptr()) as isize },
+        ),
     }
     .map(drop)
 }
@@ -121,9 +237,23 @@ pub fn list(target: Target<'_>) -> SysResult<Vec<OsString>> {
         let res = match target {
             // SAFETY: buffer pointer/length describe valid writable memory.
             Target::Fd(fd) => rc(unsafe { libc::flistxattr(fd.as_raw_fd(), ptr, len) }),
-            Target::Child(dir, child) => with_path(dir, child, |p| unsafe {
-                libc::llistxattr(p.as_ptr(), ptr, len)
-            }),
+            Target::Child(dir, child) => on_child(
+                dir,
+                child,
+                // SAFETY: valid C string; pointer/length describe writable memory.
+                |dfd, c| unsafe {
+                    libc::syscall(
+                        nr::LISTXATTRAT,
+                        dfd,
+                        c.as_ptr(),
+                        libc::AT_SYMLINK_NOFOLLOW,
+                        ptr,
+                        len,
+                    )
+                },
+                // SAFETY: as above, through the procfs path.
+                |p| unsafe { libc::llistxattr(p.as_ptr(), ptr, len) },
+            ),
         };
         match res {
             Ok(n) => break n,
@@ -147,4 +277,69 @@ pub fn is_private(name: &OsStr) -> bool {
         || b.starts_with(b"user.overlay.")
         || b.starts_with(b"trusted.unionfs.")
         || b.starts_with(b"user.unionfs.")
+}
+
+/// Only the tests below take the procfs route on a kernel that has `*xattrat`.
+#[cfg(not(test))]
+fn procfs_forced() -> bool {
+    false
+}
+
+#[cfg(test)]
+fn procfs_forced() -> bool {
+    tests::FORCE_PROCFS.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    thread_local! {
+        pub(super) static FORCE_PROCFS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Both routes (the `*xattrat` calls and the procfs paths) act on the entry itself,
+    /// never on a symlink's target, and on the directory for an empty name.
+    #[test]
+    fn both_routes_act_on_the_entry_itself() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // trusted.* on a symlink needs CAP_SYS_ADMIN
+        }
+        for procfs in [false, true] {
+            FORCE_PROCFS.with(|f| f.set(procfs));
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("file"), b"x").expect("file");
+            std::os::unix::fs::symlink("file", dir.path().join("link")).expect("symlink");
+            let d = std::fs::File::open(dir.path()).expect("open dir");
+            let link = Target::Child(d.as_fd(), OsStr::new("link"));
+            set(link, OsStr::new("trusted.t"), b"on-link", 0).expect("set on the link");
+            assert_eq!(
+                get(link, "trusted.t").expect("get"),
+                Some(b"on-link".to_vec())
+            );
+            let file = Target::Child(d.as_fd(), OsStr::new("file"));
+            assert_eq!(
+                get(file, "trusted.t").expect("get"),
+                None,
+                "procfs={procfs}"
+            );
+            assert!(
+                list(link)
+                    .expect("list")
+                    .contains(&OsString::from("trusted.t"))
+            );
+            remove(link, OsStr::new("trusted.t")).expect("remove");
+            assert_eq!(get(link, "trusted.t").expect("get"), None);
+            let itself = Target::Child(d.as_fd(), OsStr::new(""));
+            set(itself, OsStr::new("user.d"), b"dir", 0).expect("set on the dir");
+            assert_eq!(
+                get(Target::Fd(d.as_fd()), "user.d").expect("get"),
+                Some(b"dir".to_vec()),
+                "procfs={procfs}"
+            );
+        }
+    }
 }
