@@ -205,6 +205,13 @@ impl Union {
                             sys::open_child(src_dir, src_name, f, 0)
                         })?;
                         copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
+                        // The data must be on disk before the rename publishes the copy
+                        // (delayed allocation could otherwise leave an empty file after a
+                        // crash). A copy without data needs no sync, as in overlayfs: its
+                        // metadata reaches the journal in order with the rename.
+                        if !self.cfg.volatile {
+                            nix::unistd::fsync(dst.as_fd())?;
+                        }
                     }
                     Data::Meta => {
                         nix::unistd::ftruncate(dst.as_fd(), st.st_size)?;
@@ -212,9 +219,6 @@ impl Union {
                         xattr::set(Target::Fd(dst.as_fd()), name, b"", 0)?;
                     }
                     _ => {}
-                }
-                if !self.cfg.volatile {
-                    nix::unistd::fsync(dst.as_fd())?;
                 }
             }
             libc::S_IFLNK => {
