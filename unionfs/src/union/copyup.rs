@@ -111,7 +111,7 @@ impl Union {
             s.indexed = None;
         }
         // The parent's index entry now says "in upper" too.
-        if let Some(d) = &parent.dir
+        if let Some(d) = parent.dir_part_if_any()
             && let Some(index) = d.index.write().unwrap_or_else(|e| e.into_inner()).as_mut()
         {
             if let Some(e) = index.entries.get_mut(&state.name) {

@@ -20,7 +20,7 @@ pub(crate) const NAME_MAX: usize = 255;
 impl Union {
     /// Builds a directory's index if it has none yet.
     fn ensure_index(&self, dir: &Node) -> SysResult<()> {
-        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        let d = dir.dir_part();
         if d.index.read().unwrap_or_else(|e| e.into_inner()).is_some() {
             return Ok(());
         }
@@ -59,7 +59,7 @@ impl Union {
         dir: &'a Node,
     ) -> SysResult<RwLockReadGuard<'a, Option<DirIndex>>> {
         self.ensure_index(dir)?;
-        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        let d = dir.dir_part();
         Ok(d.index.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -68,7 +68,7 @@ impl Union {
         &self,
         dir: &'a Node,
     ) -> SysResult<RwLockWriteGuard<'a, Option<DirIndex>>> {
-        let d = dir.dir.as_ref().ok_or(Errno::ENOTDIR)?;
+        let d = dir.dir_part();
         let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
             *guard = Some(self.build_index(dir)?);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 
@@ -73,8 +73,9 @@ pub struct Node {
     pub state: RwLock<NodeState>,
     /// Serialises copy-up of this node.
     pub copy_lock: Mutex<()>,
-    /// Directory-only parts (empty for other types).
-    pub dir: Option<DirNode>,
+    /// Directory-only parts, allocated on first use: most nodes are files and never
+    /// need them (a reused inode number may still turn a file's node into a directory's).
+    dir: OnceLock<Box<DirNode>>,
 }
 
 /// What only a directory node carries.
@@ -97,7 +98,7 @@ impl Node {
             lookups: AtomicU64::new(1),
             state: RwLock::new(state),
             copy_lock: Mutex::new(()),
-            dir: Some(DirNode::default()),
+            dir: OnceLock::new(),
         }
     }
 
@@ -137,12 +138,14 @@ impl Node {
         }
     }
 
-    /// The directory part; every node has one so a reused inode number can change type.
+    /// The directory part, created when first asked for.
     pub fn dir_part(&self) -> &DirNode {
-        match &self.dir {
-            Some(d) => d,
-            None => unreachable!("every node is built with a directory part"),
-        }
+        self.dir.get_or_init(Box::default)
+    }
+
+    /// The directory part if it was ever created.
+    pub fn dir_part_if_any(&self) -> Option<&DirNode> {
+        self.dir.get().map(|d| &**d)
     }
 }
 
