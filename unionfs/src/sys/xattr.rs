@@ -40,26 +40,54 @@ struct XattrArgs {
     flags: u32,
 }
 
+/// `getxattrat` or `setxattrat` (`nr`) on `path` inside `dfd`, never following a final
+/// symlink: both take the value buffer through a `struct xattr_args`.
+///
+/// # Safety
+/// `value` must point to `size` bytes, writable for `getxattrat`, or be null with 0.
+unsafe fn xattrat_with_args(
+    nr: libc::c_long,
+    dfd: libc::c_int,
+    path: &CStr,
+    name: &CStr,
+    value: *const libc::c_void,
+    size: usize,
+    flags: u32,
+) -> libc::c_long {
+    let mut args = XattrArgs {
+        value: value as u64,
+        size: size as u32,
+        flags,
+    };
+    // SAFETY: valid C strings; `args` describes the caller's buffer, and its size is passed.
+    unsafe {
+        libc::syscall(
+            nr,
+            dfd,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            name.as_ptr(),
+            &mut args as *mut XattrArgs,
+            std::mem::size_of::<XattrArgs>(),
+        )
+    }
+}
+
 /// Whether the `*xattrat` calls work here, found once by asking for an attribute of `/`:
 /// `ENOSYS` (older kernel) or `EPERM` (a seccomp filter that predates them) mean no.
 fn have_xattrat() -> bool {
     static HAVE: OnceLock<bool> = OnceLock::new();
     *HAVE.get_or_init(|| {
-        let mut args = XattrArgs {
-            value: 0,
-            size: 0,
-            flags: 0,
-        };
-        // SAFETY: valid C strings, and an args struct of the size we pass, with no buffer.
+        // SAFETY: no buffer, size 0.
         let r = unsafe {
-            libc::syscall(
+            xattrat_with_args(
                 nr::GETXATTRAT,
                 libc::AT_FDCWD,
-                c"/".as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-                c"user.unionfs.probe".as_ptr(),
-                &mut args as *mut XattrArgs,
-                std::mem::size_of::<XattrArgs>(),
+                c"/",
+                c"user.unionfs.probe",
+                std::ptr::null(),
+                0,
+                0,
             )
         };
         r >= 0 || !matches!(Errno::last(), Errno::ENOSYS | Errno::EPERM)
@@ -136,25 +164,8 @@ fn call_get(target: Target<'_>, name: &CStr, buf: &mut [u8]) -> SysResult<usize>
         Target::Child(dir, child) => on_child(
             dir,
             child,
-            |dfd, c| {
-                let mut args = XattrArgs {
-                    value: ptr as u64,
-                    size: len as u32,
-                    flags: 0,
-                };
-                // SAFETY: valid C strings; `args` describes the writable buffer (or none).
-                unsafe {
-                    libc::syscall(
-                        nr::GETXATTRAT,
-                        dfd,
-                        c.as_ptr(),
-                        libc::AT_SYMLINK_NOFOLLOW,
-                        name.as_ptr(),
-                        &mut args as *mut XattrArgs,
-                        std::mem::size_of::<XattrArgs>(),
-                    )
-                }
-            },
+            // SAFETY: pointer/length describe the writable buffer (or null/0 to query).
+            |dfd, c| unsafe { xattrat_with_args(nr::GETXATTRAT, dfd, c, name, ptr, len, 0) },
             // SAFETY: as above, through the procfs path.
             |p| unsafe { libc::lgetxattr(p.as_ptr(), name.as_ptr(), ptr, len) },
         ),
@@ -173,24 +184,17 @@ pub fn set(target: Target<'_>, name: &OsStr, value: &[u8], flags: i32) -> SysRes
         Target::Child(dir, child) => on_child(
             dir,
             child,
-            |dfd, c| {
-                let mut args = XattrArgs {
-                    value: ptr as u64,
-                    size: value.len() as u32,
-                    flags: flags as u32,
-                };
-                // SAFETY: valid C strings; `args` describes the value's memory.
-                unsafe {
-                    libc::syscall(
-                        nr::SETXATTRAT,
-                        dfd,
-                        c.as_ptr(),
-                        libc::AT_SYMLINK_NOFOLLOW,
-                        name_c.as_ptr(),
-                        &mut args as *mut XattrArgs,
-                        std::mem::size_of::<XattrArgs>(),
-                    )
-                }
+            // SAFETY: pointer/length describe the value's memory.
+            |dfd, c| unsafe {
+                xattrat_with_args(
+                    nr::SETXATTRAT,
+                    dfd,
+                    c,
+                    &name_c,
+                    ptr,
+                    value.len(),
+                    flags as u32,
+                )
             },
             // SAFETY: as above, through the procfs path.
             |p| unsafe {
