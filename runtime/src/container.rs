@@ -20,6 +20,10 @@ use crate::process::monitor::{self, MonitorOpts, TerminalSink};
 use crate::process::{exec as exec_mod, relay};
 use crate::state::{self, State, Status, files};
 
+/// How long `start` waits for the monitor to record that the process started. Far
+/// above the usual milliseconds: the record is fsynced, which a busy disk can stall.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The default state directory (runc uses /run/runc).
 pub const DEFAULT_ROOT: &str = "/run/ctr-runtime";
 
@@ -279,22 +283,31 @@ impl Runtime {
             .map_err(Error::io(format!("open {}", fifo.display())))?;
         nix::unistd::write(&f, b"s").map_err(Error::sys("write start fifo"))?;
         drop(f);
-        // The monitor records "running" once the process is forked.
-        for _ in 0..10_000 {
+        // The monitor records "running" once the process is forked. A process that
+        // exits at once can be gone before that record lands (its fsync can take
+        // seconds under I/O load): until the monitor has written an exit code or an
+        // error, its record is awaited.
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        while std::time::Instant::now() < deadline {
             let st = self.state(id)?;
+            if st.started.is_some() {
+                return Ok(());
+            }
+            let settled = st.error.is_some() || st.exit_code.is_some();
             match st.status {
-                Status::Created => std::thread::sleep(std::time::Duration::from_millis(1)),
-                Status::Stopped if st.started.is_none() => {
+                Status::Running | Status::Paused => return Ok(()),
+                _ if !settled => std::thread::sleep(Duration::from_millis(1)),
+                _ => {
                     return Err(Error::Setup(st.error.unwrap_or_else(|| {
                         "the container stopped before it started".into()
                     })));
                 }
-                _ => return Ok(()),
             }
         }
-        Err(Error::Setup(
-            "the container did not start within 10s".into(),
-        ))
+        Err(Error::Setup(format!(
+            "the container did not start within {}s",
+            START_TIMEOUT.as_secs()
+        )))
     }
 
     /// Creates and starts a container in the foreground: the process shares the
@@ -353,19 +366,21 @@ impl Runtime {
             return Err(Error::NotFound(id.to_string()));
         }
         let mut st = State::load(&dir)?;
-        if st.status != Status::Stopped
-            && st.pid.is_some()
-            && !st.init_alive()
-            && st.monitor_alive()
-        {
-            // PID 1 just exited and its monitor is about to record the exit code:
-            // let it, rather than report a stopped container without one.
-            if let Some(fd) = st.monitor_pid.and_then(|p| pidfd_open(p).ok()) {
+        let mut monitor_was_alive = true;
+        if st.status != Status::Stopped && st.pid.is_some() && !st.init_alive() {
+            // PID 1 has exited. If its monitor is still recording the exit, let it
+            // finish, rather than report a stopped container without an exit code.
+            if st.monitor_alive()
+                && let Some(fd) = st.monitor_pid.and_then(|p| pidfd_open(p).ok())
+            {
                 wait_pidfd(&fd, 5_000);
             }
+            // Read again even if the monitor is already gone: the copy loaded above
+            // may predate its last writes ("running", then "stopped" with the code).
+            monitor_was_alive = st.monitor_alive();
             st = State::load(&dir)?;
         }
-        st.refresh(|s| s.cgroups.is_frozen());
+        st.refresh(monitor_was_alive, |s| s.cgroups.is_frozen());
         Ok(st)
     }
 
@@ -677,3 +692,7 @@ impl NonBlock for std::fs::OpenOptions {
         self.custom_flags(libc::O_NONBLOCK)
     }
 }
+
+#[cfg(test)]
+#[path = "container_tests.rs"]
+mod tests;

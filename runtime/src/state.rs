@@ -129,14 +129,18 @@ impl State {
     /// The live status: the recorded one, corrected by looking at the processes
     /// (a dead PID 1 means stopped even if the monitor was killed before it could
     /// record it) and at the freezer (paused).
-    pub fn refresh(&mut self, frozen: impl FnOnce(&State) -> bool) {
+    ///
+    /// `monitor_was_alive` is whether the monitor lived *before* this copy was read:
+    /// only a monitor already dead then can be blamed for a missing exit record. One
+    /// that died after may have written the record since (read again to see it).
+    pub fn refresh(&mut self, monitor_was_alive: bool, frozen: impl FnOnce(&State) -> bool) {
         if matches!(
             self.status,
             Status::Created | Status::Running | Status::Paused
         ) && !self.init_alive()
         {
             self.status = Status::Stopped;
-            if self.error.is_none() && self.exit_code.is_none() {
+            if self.error.is_none() && self.exit_code.is_none() && !monitor_was_alive {
                 self.error = Some("the monitor process died before the container".into());
             }
         }
