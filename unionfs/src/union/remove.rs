@@ -8,6 +8,7 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, RenameFlags};
@@ -59,7 +60,9 @@ impl Union {
         let ppath = self.path_of(&pnode);
         let pfd = self.open_in(upper, &ppath, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         let needs_whiteout = entry.has_lower() || index.whited.contains(name);
+        let going = self.mark_going(&pnode, name);
         self.remove_upper_entry(pfd.as_fd(), name, &entry, needs_whiteout)?;
+        going.done();
         index.entries.remove(name);
         if needs_whiteout {
             index.whited.insert(name.to_os_string());
@@ -122,6 +125,27 @@ impl Union {
         let old = (st.parent, st.name.clone());
         self.retarget(node, &mut st, p, n);
         st.aliases.push(old);
+    }
+
+    /// Marks the node of `parent/name` unlinked *before* that name leaves the upper
+    /// layer, when it is the node's only name. The upper filesystem may hand the freed
+    /// inode number to a file created meanwhile in another directory; [`NodeTable::bind`]
+    /// must then find the old node dead and start a new generation, not take the new
+    /// file for a hard link of the old one (the kernel would give both one inode and
+    /// one page cache). Dropping the mark without [`Going::done`] undoes it.
+    ///
+    /// [`NodeTable::bind`]: super::node::NodeTable::bind
+    pub(crate) fn mark_going(&self, pnode: &Node, name: &OsStr) -> Going {
+        let Some(node) = self.nodes.existing_child(pnode, name) else {
+            return Going(None);
+        };
+        let mut st = node.state_mut();
+        if st.parent != pnode.id || st.name != name || !st.aliases.is_empty() || st.unlinked {
+            return Going(None);
+        }
+        st.unlinked = true;
+        drop(st);
+        Going(Some(node))
     }
 
     /// A name of a node is gone: another name (hard link) takes over, or the node is
@@ -242,3 +266,27 @@ impl Union {
         }
     }
 }
+
+/// A node marked unlinked ahead of its removal (see [`Union::mark_going`]): the mark
+/// is taken back on drop unless the removal went through.
+#[must_use]
+pub(crate) struct Going(Option<Arc<Node>>);
+
+impl Going {
+    /// The name is gone from the upper layer: the mark stays.
+    pub(crate) fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Going {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.take() {
+            node.state_mut().unlinked = false;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "remove_tests.rs"]
+mod tests;

@@ -216,6 +216,8 @@ impl Union {
         let dst_hides_lower =
             dst_entry.as_ref().is_some_and(|e| e.has_lower()) || didx.whited.contains(newname);
         let dst_is_wh = didx.upper_whiteouts.contains(newname);
+        // The replaced name's inode number may be freed and reused from here on.
+        let going = dst.map(|_| self.mark_going(dp, newname));
         // An upper directory in the way (empty in the merged view, maybe full of
         // whiteouts) is moved aside first.
         if let Some(d) = &dst_entry
@@ -279,6 +281,10 @@ impl Union {
             if src_needs_wh {
                 whiteout::create_whiteout_at(sfd.as_fd(), name, WhiteoutFormat::Oci)?;
             }
+        }
+
+        if let Some(going) = going {
+            going.done();
         }
 
         // Indexes.
