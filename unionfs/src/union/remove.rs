@@ -192,20 +192,23 @@ impl Union {
         Ok(())
     }
 
-    /// Fails with `ENOTEMPTY` unless the merged directory has no entries.
+    /// Fails with `ENOTEMPTY` unless the merged directory `parent/name` has no entries.
     fn check_empty(&self, pnode: &Node, name: &OsStr, entry: &MergedEntry) -> SysResult<()> {
         let (child, _) = self.node_for_entry(pnode, name, entry)?;
-        let result = (|| {
-            let guard = self.index(&child)?;
-            let index = guard.as_ref().ok_or(Errno::EIO)?;
-            if index.entries.is_empty() {
-                Ok(())
-            } else {
-                Err(Errno::ENOTEMPTY)
-            }
-        })();
+        let result = self.ensure_empty_dir(&child);
         self.nodes.forget(child.id, 1);
         result
+    }
+
+    /// Fails with `ENOTEMPTY` unless the merged directory `dir` has no entries: whiteouts
+    /// and lower entries they hide do not count, as for overlayfs.
+    pub(crate) fn ensure_empty_dir(&self, dir: &Node) -> SysResult<()> {
+        let guard = self.index(dir)?;
+        if guard.as_ref().ok_or(Errno::EIO)?.entries.is_empty() {
+            Ok(())
+        } else {
+            Err(Errno::ENOTEMPTY)
+        }
     }
 
     /// Takes `name` out of the upper directory `pdir`, leaving a whiteout when asked.

@@ -72,13 +72,7 @@ impl Union {
                 match (src.is_dir(), d.kind == libc::S_IFDIR) {
                     (true, false) => return Err(Errno::ENOTDIR),
                     (false, true) => return Err(Errno::EISDIR),
-                    (true, true) => {
-                        let dnode = dst.as_ref().ok_or(Errno::EIO)?;
-                        let guard = self.index(dnode)?;
-                        if !guard.as_ref().ok_or(Errno::EIO)?.entries.is_empty() {
-                            return Err(Errno::ENOTEMPTY);
-                        }
-                    }
+                    (true, true) => self.ensure_empty_dir(dst.as_ref().ok_or(Errno::EIO)?)?,
                     (false, false) => {}
                 }
             }
