@@ -8,7 +8,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use integration_tests::mount::{FuseMount, LayerStack, Twin, layers, xattr};
@@ -658,4 +658,43 @@ fn posix_acls_are_enforced_and_inherited_like_overlayfs() {
     assert!(out.contains("-rw-rw-r-- root shared/file"), "{out}");
     assert!(out.contains("-rw------- root plain"), "{out}");
     t.assert_same("after ACL changes");
+}
+
+/// A running program's file is not truncated by `open(O_RDONLY|O_TRUNC)`: the open
+/// fails with ETXTBSY and the program keeps running, as on kernel overlayfs. (FUSE's
+/// atomic truncation sends that open to the daemon before the kernel's ETXTBSY check;
+/// the daemon used to truncate, and the program died of SIGBUS.)
+#[test]
+fn o_trunc_of_a_running_program_is_refused_and_truncates_nothing() {
+    let t = Twin::new(1, "", "", |_| {});
+    let sleep = fs::read("/bin/sleep").expect("read /bin/sleep");
+    let (k, d) = t.both(|m| {
+        let prog = m.join("prog");
+        fs::write(&prog, &sleep).expect("copy sleep");
+        fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut child = std::process::Command::new(&prog)
+            .arg("30")
+            .spawn()
+            .expect("run the copy");
+        let opened = errno(
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_TRUNC)
+                .open(&prog),
+        )
+        .map(|_| ());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let running = child.try_wait().expect("try_wait").is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        let size = fs::metadata(&prog).expect("stat").len();
+        (opened, running, size)
+    });
+    assert_eq!(
+        k,
+        (Err(libc::ETXTBSY), true, sleep.len() as u64),
+        "kernel overlayfs"
+    );
+    assert_eq!(d, k);
 }

@@ -41,6 +41,10 @@ pub struct FileTable {
     next: AtomicU64,
 }
 
+/// `__FMODE_EXEC`: the kernel marks the open that `execve` makes with it, and the
+/// handle stays open while the program runs.
+const FMODE_EXEC: i32 = 0x20;
+
 fn is_write(flags: i32) -> bool {
     let acc = flags & libc::O_ACCMODE;
     acc == libc::O_WRONLY || acc == libc::O_RDWR
@@ -64,6 +68,18 @@ impl Union {
             .map(|f| f.clone())
     }
 
+    /// Whether node `id` is the image of a running program (some handle on it is an
+    /// `execve`'s). The kernel refuses to open such a file for writing before asking the
+    /// daemon, but `O_RDONLY|O_TRUNC` reaches the daemon first: with atomic truncation
+    /// the OPEN truncates, and the kernel's ETXTBSY comes only after. Truncating then
+    /// would pull the pages from under the program (SIGBUS) and still fail the open.
+    fn is_executing(&self, id: NodeId) -> bool {
+        self.files
+            .files
+            .iter()
+            .any(|f| f.node.id == id && f.flags & FMODE_EXEC != 0)
+    }
+
     /// The open file behind a handle.
     pub fn open_file(&self, fh: u64) -> SysResult<Arc<OpenFile>> {
         self.file(fh)
@@ -78,6 +94,9 @@ impl Union {
     pub(crate) fn open_node(&self, node: Arc<Node>, flags: i32) -> SysResult<u64> {
         let truncate = flags & libc::O_TRUNC != 0;
         let writing = is_write(flags) || truncate;
+        if truncate && self.is_executing(node.id) {
+            return Err(Errno::ETXTBSY);
+        }
         if writing {
             if self.read_only() {
                 return Err(Errno::EROFS);
