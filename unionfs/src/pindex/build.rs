@@ -150,7 +150,7 @@ fn dir_model(union: &Union, path: PathBuf, node: &Node, entry: u32) -> DirModel 
     let state = node.snapshot();
     DirModel {
         path,
-        lower_path: state.lower_path.clone(),
+        lower_path: state.lower_path.to_path_buf(),
         entry,
         first: 0,
         count: 0,
@@ -262,7 +262,7 @@ fn record_child(
             _ => NONE,
         },
         link,
-        lower_path: (state.lower_path != default_lower).then_some(state.lower_path),
+        lower_path: (*state.lower_path != *default_lower).then(|| state.lower_path.into_path_buf()),
     });
     Ok(is_dir)
 }

@@ -135,7 +135,7 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
     assert_eq!(dir.path(), path);
     let node = union.node(id).unwrap();
     let state = node.snapshot();
-    assert_eq!(dir.lower_path(), state.lower_path, "/{}", path.display());
+    assert_eq!(dir.lower_path(), &*state.lower_path, "/{}", path.display());
     assert_eq!(dir.lower_dirs().collect::<Vec<_>>(), state.lower_dirs);
     let mut whited: Vec<OsString> = union
         .index(&node)
@@ -183,8 +183,8 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
         assert_eq!(e.path(), cpath);
         let cstate = child.snapshot();
         assert_eq!(
-            e.lower_path(),
-            cstate.lower_path,
+            &*e.lower_path(),
+            &*cstate.lower_path,
             "lower path of /{}",
             cpath.display()
         );

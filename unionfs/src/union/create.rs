@@ -202,10 +202,10 @@ impl Union {
         let ino = self.layers.map_ino(st.st_dev, st.st_ino);
         let node = self.nodes.bind(&pnode, name, kind, ino, || NodeState {
             parent: pnode.id,
-            name: name.to_os_string(),
+            name: name.into(),
             upper: true,
             lower: None,
-            lower_path: pstate.lower_path.join(name),
+            lower_path: pstate.lower_path.join(name).into(),
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
@@ -383,10 +383,10 @@ impl Union {
             .nodes
             .bind(&pnode, newname, src.kind(), ino, || NodeState {
                 parent: pnode.id,
-                name: newname.to_os_string(),
+                name: newname.into(),
                 upper: true,
                 lower: None,
-                lower_path: pstate.lower_path.join(newname),
+                lower_path: pstate.lower_path.join(newname).into(),
                 lower_dirs: Vec::new(),
                 unlinked: false,
                 metacopy: false,

@@ -160,7 +160,7 @@ impl Union {
         if let Some(node) = self.nodes.get(ino) {
             let mut s = node.state_mut();
             if !s.upper {
-                s.indexed = Some(group);
+                s.indexed = Some(group.into());
             }
         }
         Ok(())

@@ -140,14 +140,14 @@ impl Union {
         let lower_path = pstate.lower_path.join(name);
         let mut state = NodeState {
             parent: pnode.id,
-            name: name.to_os_string(),
+            name: name.into(),
             upper: entry.upper,
             lower: if entry.kind == libc::S_IFDIR {
                 None
             } else {
                 entry.top_lower
             },
-            lower_path,
+            lower_path: lower_path.into(),
             lower_dirs: Vec::new(),
             unlinked: false,
             metacopy: false,
@@ -178,7 +178,7 @@ impl Union {
                 state.lower_dirs = match redirect {
                     Some(target) => {
                         let target = redirect_target(&pstate.lower_path, &target);
-                        state.lower_path = target;
+                        state.lower_path = target.into();
                         self.probe_lower_dirs(
                             &state.lower_path,
                             self.layers.lower_indexes().collect(),
@@ -209,7 +209,7 @@ impl Union {
         {
             match self.stat_in(index, Path::new(&group)) {
                 Ok(indexed) => {
-                    state.indexed = Some(group);
+                    state.indexed = Some(group.into());
                     indexed
                 }
                 Err(_) => st,

@@ -220,7 +220,7 @@ impl Union {
             name: Default::default(),
             upper: layers.upper().is_some(),
             lower: None,
-            lower_path: PathBuf::new(),
+            lower_path: Path::new("").into(),
             lower_dirs,
             unlinked: false,
             metacopy: false,
@@ -271,17 +271,17 @@ impl Union {
     /// The merged path of a node (also its path in the upper layer).
     pub fn path_of(&self, node: &Node) -> PathBuf {
         let mut names = Vec::new();
-        let mut state = node.snapshot();
         let mut id = node.id;
+        let (mut parent, mut name) = node.parent_and_name();
         while id != ROOT_ID {
-            names.push(state.name.clone());
-            id = state.parent;
+            names.push(name);
+            id = parent;
             match self.nodes.get(id) {
-                Some(parent) => state = parent.snapshot(),
+                Some(p) => (parent, name) = p.parent_and_name(),
                 None => break,
             }
         }
-        names.iter().rev().collect()
+        names.iter().rev().map(|n| &**n).collect()
     }
 
     fn upper_idx(&self) -> SysResult<LayerIdx> {
@@ -337,14 +337,14 @@ impl Union {
         }
         if let Some(group) = &state.indexed {
             let index = self.layers.index_idx().ok_or(Errno::ESTALE)?;
-            return Ok((index, PathBuf::from(group)));
+            return Ok((index, PathBuf::from(&**group)));
         }
         if node.is_dir() {
             let layer = *state.lower_dirs.first().ok_or(Errno::ESTALE)?;
-            return Ok((layer, state.lower_path.clone()));
+            return Ok((layer, state.lower_path.to_path_buf()));
         }
         let layer = state.lower.ok_or(Errno::ESTALE)?;
-        Ok((layer, state.lower_path.clone()))
+        Ok((layer, state.lower_path.to_path_buf()))
     }
 
     /// Where a node's *data* is read from: the lower file while the upper copy holds
@@ -354,7 +354,7 @@ impl Union {
             && state.metacopy
             && let Some(layer) = state.lower
         {
-            return Ok((layer, state.lower_path.clone()));
+            return Ok((layer, state.lower_path.to_path_buf()));
         }
         self.top_location(node, state)
     }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -26,8 +26,9 @@ pub const ROOT_ID: NodeId = 1;
 pub struct NodeState {
     /// Parent directory's node.
     pub parent: NodeId,
-    /// Name inside the parent.
-    pub name: OsString,
+    /// Name inside the parent (boxed: exactly as long as the name, 8 bytes less than a
+    /// growable string in every node).
+    pub name: Box<OsStr>,
     /// Other names of the same file (hard links), as (parent, name).
     pub aliases: Vec<(NodeId, OsString)>,
     /// The entry exists in the upper layer (at the node's merged path).
@@ -36,12 +37,12 @@ pub struct NodeState {
     pub lower: Option<LayerIdx>,
     /// Path of the entry inside the lower layers: where a file's lower copy is, or which
     /// directory the lower layers merge in (a renamed directory keeps its old one).
-    pub lower_path: PathBuf,
+    pub lower_path: Box<Path>,
     /// For a directory: the lower layers merged into it, top first.
     pub lower_dirs: Vec<LayerIdx>,
     /// A name of a lower hard-link group whose upper copy lives in the hard-link index:
     /// content and attributes come from there until this name itself is copied up.
-    pub indexed: Option<String>,
+    pub indexed: Option<Box<str>>,
     /// The node's record in the persistent index while it is lower-only and described
     /// there (cleared by anything that moves it).
     pub prebuilt: Option<u32>,
@@ -54,7 +55,7 @@ pub struct NodeState {
 impl NodeState {
     /// True when `parent/name` is this node's name or one of its aliases.
     pub fn has_name(&self, parent: NodeId, name: &OsStr) -> bool {
-        (self.parent == parent && self.name == name)
+        (self.parent == parent && &*self.name == name)
             || self.aliases.iter().any(|(p, n)| *p == parent && n == name)
     }
 }
@@ -105,6 +106,13 @@ impl Node {
     /// The node's current state, cloned (cheap: a few small fields).
     pub fn snapshot(&self) -> NodeState {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The parent and the name, without cloning the rest of the state (for walking up
+    /// to the root).
+    pub fn parent_and_name(&self) -> (NodeId, Box<OsStr>) {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        (st.parent, st.name.clone())
     }
 
     /// Mutable access to the state.
@@ -288,7 +296,8 @@ impl NodeTable {
         self.nodes
             .remove_if(&id, |_, n| n.lookups.load(Ordering::Acquire) == 0);
         let state = node.snapshot();
-        let names = std::iter::once((state.parent, state.name)).chain(state.aliases);
+        let names =
+            std::iter::once((state.parent, OsString::from(state.name))).chain(state.aliases);
         for (parent, name) in names {
             if let Some(parent) = self.get(parent) {
                 let mut children = parent

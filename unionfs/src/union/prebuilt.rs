@@ -38,7 +38,7 @@ impl Union {
             .lower_dirs()
             .map(|l| l + off)
             .eq(state.lower_dirs.iter().copied());
-        (same_layers && rec.lower_path() == state.lower_path).then_some(rec)
+        (same_layers && rec.lower_path() == &*state.lower_path).then_some(rec)
     }
 
     /// The merged index of a directory, from its record.
@@ -74,14 +74,14 @@ impl Union {
         let off = self.lower_offset();
         NodeState {
             parent: parent.id,
-            name: name.to_os_string(),
+            name: name.into(),
             upper: false,
             lower: if e.is_dir() {
                 None
             } else {
                 e.lower_layer().map(|l| l + off)
             },
-            lower_path: e.lower_path().into_owned(),
+            lower_path: e.lower_path().into(),
             lower_dirs: e.lower_dirs().into_iter().map(|l| l + off).collect(),
             unlinked: false,
             metacopy: false,

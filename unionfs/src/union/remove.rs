@@ -89,19 +89,20 @@ impl Union {
             Some((e.upper, e.top_lower, lower_path))
         });
         st.parent = parent;
-        st.name = name;
+        st.name = name.into();
         st.prebuilt = None;
         if let Some((upper, top_lower, lower_path)) = found {
             st.upper = upper;
             if !node.is_dir() {
                 st.lower = top_lower;
-                st.lower_path = lower_path;
+                st.lower_path = lower_path.into();
             }
             st.metacopy &= upper;
             st.indexed = match (upper, st.lower) {
                 (false, Some(layer)) if node.kind() == libc::S_IFREG => self
                     .group_of(layer, &st.lower_path)
-                    .filter(|g| self.group_indexed(g)),
+                    .filter(|g| self.group_indexed(g))
+                    .map(Into::into),
                 _ => None,
             };
         }
@@ -111,7 +112,7 @@ impl Union {
     /// rename or copy-up acts on that very name.
     pub(crate) fn focus_name(&self, node: &Node, parent: NodeId, name: &OsStr) {
         let mut st = node.state_mut();
-        if st.parent == parent && st.name == name {
+        if st.parent == parent && &*st.name == name {
             return;
         }
         let Some(pos) = st
@@ -122,7 +123,7 @@ impl Union {
             return;
         };
         let (p, n) = st.aliases.remove(pos);
-        let old = (st.parent, st.name.clone());
+        let old = (st.parent, st.name.to_os_string());
         self.retarget(node, &mut st, p, n);
         st.aliases.push(old);
     }
@@ -140,7 +141,7 @@ impl Union {
             return Going(None);
         };
         let mut st = node.state_mut();
-        if st.parent != pnode.id || st.name != name || !st.aliases.is_empty() || st.unlinked {
+        if st.parent != pnode.id || &*st.name != name || !st.aliases.is_empty() || st.unlinked {
             return Going(None);
         }
         st.unlinked = true;
@@ -158,7 +159,7 @@ impl Union {
             return;
         };
         let mut st = node.state_mut();
-        if st.parent == pnode.id && st.name == name {
+        if st.parent == pnode.id && &*st.name == name {
             if st.aliases.is_empty() {
                 st.unlinked = true;
             } else {

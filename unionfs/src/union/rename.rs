@@ -324,9 +324,9 @@ impl Union {
         }
         {
             let mut s = node.state_mut();
-            if s.parent == op.id && s.name == old_name {
+            if s.parent == op.id && &*s.name == old_name {
                 s.parent = newparent.id;
-                s.name = newname.to_os_string();
+                s.name = newname.into();
             } else if let Some(alias) = s
                 .aliases
                 .iter_mut()
