@@ -35,7 +35,14 @@ pub enum LayerError {
     /// No lower layer was given.
     #[error("no lowerdir given: at least one lower layer is needed")]
     NoLower,
+    /// More layers than a layer number can count.
+    #[error("{0} layers: at most {max} are supported", max = MAX_LAYERS)]
+    TooMany(usize),
 }
+
+/// The most layers a stack may have (upper included; one number stays free for the
+/// hard-link index). Kernel overlayfs allows 500 lower layers, Docker 125.
+pub const MAX_LAYERS: usize = LayerIdx::MAX as usize - 1;
 
 /// One layer directory of the stack.
 #[derive(Debug)]
@@ -106,7 +113,8 @@ impl Layer {
 }
 
 /// Index of a layer in a [`LayerStack`]: 0 is the top (the upper layer when there is one).
-pub type LayerIdx = usize;
+/// Two bytes: it is stored in every merged entry and node.
+pub type LayerIdx = u16;
 
 /// The layers top-down, the upper (writable) one first when present.
 #[derive(Debug)]
@@ -125,6 +133,9 @@ impl LayerStack {
         }
         let has_upper = upper.is_some();
         let layers: Vec<Layer> = upper.into_iter().chain(lowers).collect();
+        if layers.len() > MAX_LAYERS {
+            return Err(LayerError::TooMany(layers.len()));
+        }
         let inos = InoMapper::new(layers.iter().map(|l| l.dev));
         Ok(LayerStack {
             layers,
@@ -138,12 +149,17 @@ impl LayerStack {
     /// so index entries are reached like any layer entry; returns its index.
     pub fn set_index(&mut self, index: Layer) -> LayerIdx {
         self.index = Some(index);
-        self.layers.len()
+        self.count()
     }
 
     /// The pseudo-layer index of the hard-link index, if there is one.
     pub fn index_idx(&self) -> Option<LayerIdx> {
-        self.index.as_ref().map(|_| self.layers.len())
+        self.index.as_ref().map(|_| self.count())
+    }
+
+    /// Number of real layers, as a layer number (bounded by [`MAX_LAYERS`] in `new`).
+    fn count(&self) -> LayerIdx {
+        self.layers.len() as LayerIdx
     }
 
     /// Opens lower directories (top first) and an optional upper directory.
@@ -177,12 +193,12 @@ impl LayerStack {
 
     /// The indexes of the read-only layers, top first.
     pub fn lower_indexes(&self) -> std::ops::Range<LayerIdx> {
-        (self.has_upper as usize)..self.layers.len()
+        (self.has_upper as LayerIdx)..self.count()
     }
 
     /// The layer at `idx` (one past the real layers: the hard-link index).
     pub fn get(&self, idx: LayerIdx) -> &Layer {
-        match (self.layers.get(idx), &self.index) {
+        match (self.layers.get(usize::from(idx)), &self.index) {
             (Some(layer), _) => layer,
             (None, Some(index)) => index,
             (None, None) => &self.layers[self.layers.len() - 1],

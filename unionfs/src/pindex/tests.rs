@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::format::{self, HEADER_LEN, hdr};
 use super::{PersistentIndex, PindexError, build, verify};
-use crate::layer::LayerStack;
+use crate::layer::{LayerIdx, LayerStack};
 use crate::union::{NodeId, ROOT_ID, Union, UnionConfig};
 
 /// A temporary directory, in memory when possible (tmpfs takes xattrs, device nodes and
@@ -101,6 +101,12 @@ fn freeze_atimes(root: &Path) {
     }
 }
 
+/// Layer numbers as the index stores them (the reference union has no upper layer,
+/// so the two count alike).
+fn widen(layers: &[LayerIdx]) -> Vec<usize> {
+    layers.iter().map(|&l| usize::from(l)).collect()
+}
+
 /// A read-only union over `lowers`, as the reference.
 fn union_over(lowers: &[PathBuf]) -> Union {
     let stack = LayerStack::open(lowers, None).unwrap();
@@ -136,7 +142,10 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
     let node = union.node(id).unwrap();
     let state = node.snapshot();
     assert_eq!(dir.lower_path(), &*state.lower_path, "/{}", path.display());
-    assert_eq!(dir.lower_dirs().collect::<Vec<_>>(), state.lower_dirs);
+    assert_eq!(
+        dir.lower_dirs().collect::<Vec<_>>(),
+        widen(&state.lower_dirs)
+    );
     let mut whited: Vec<OsString> = union
         .index(&node)
         .unwrap()
@@ -189,18 +198,23 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
             cpath.display()
         );
         if child.is_dir() {
-            assert_eq!(e.lower_dirs(), cstate.lower_dirs);
-            assert_eq!(e.lower_layer(), cstate.lower_dirs.first().copied());
+            assert_eq!(e.lower_dirs(), widen(&cstate.lower_dirs));
+            assert_eq!(
+                e.lower_layer(),
+                cstate.lower_dirs.first().copied().map(usize::from)
+            );
         } else {
             assert_eq!(
                 e.lower_layer(),
-                cstate.lower,
+                cstate.lower.map(usize::from),
                 "layer of /{}",
                 cpath.display()
             );
             assert!(e.dir().is_none());
         }
-        let layer = union.layers().get(e.lower_layer().unwrap());
+        let layer = union
+            .layers()
+            .get(LayerIdx::try_from(e.lower_layer().unwrap()).unwrap());
         let lower_path = e.lower_path();
         let raw = nix::sys::stat::fstatat(
             layer.fd(),

@@ -22,6 +22,12 @@ impl Union {
         self.layers.lower_indexes().start
     }
 
+    /// The stack's number for lower layer `l` of the index. The index was checked to
+    /// describe this very lower chain when it was opened, so `l` is one of its layers.
+    fn stack_layer(&self, l: usize) -> LayerIdx {
+        self.lower_offset() + l as LayerIdx
+    }
+
     /// The index record of a directory whose contents are purely lower, when the index
     /// describes that very lower directory.
     pub(crate) fn prebuilt_dir(&self, state: &NodeState) -> Option<DirRecord<'_>> {
@@ -33,10 +39,9 @@ impl Union {
             Some(id) => ix.entry_by_id(id)?.dir()?,
             None => ix.dir(&state.lower_path)?,
         };
-        let off = self.lower_offset();
         let same_layers = rec
             .lower_dirs()
-            .map(|l| l + off)
+            .map(|l| self.stack_layer(l))
             .eq(state.lower_dirs.iter().copied());
         (same_layers && rec.lower_path() == &*state.lower_path).then_some(rec)
     }
@@ -46,12 +51,16 @@ impl Union {
         let off = self.lower_offset();
         let mut index = DirIndex::default();
         for e in rec.entries() {
-            let top = e.lower_layer().map(|l| l + off);
+            let top = e.lower_layer().map(|l| self.stack_layer(l));
             let entry = MergedEntry {
                 kind: e.kind(),
                 upper: false,
                 top_lower: top,
-                lower_dirs: e.lower_dirs().into_iter().map(|l| l + off).collect(),
+                lower_dirs: e
+                    .lower_dirs()
+                    .into_iter()
+                    .map(|l| self.stack_layer(l))
+                    .collect(),
                 raw_ino: e.raw_ino(),
                 layer: top.unwrap_or(off),
                 prebuilt: Some(e.id()),
@@ -71,7 +80,6 @@ impl Union {
         name: &OsStr,
         e: &EntryRecord<'_>,
     ) -> NodeState {
-        let off = self.lower_offset();
         NodeState {
             parent: parent.id,
             name: name.into(),
@@ -79,10 +87,14 @@ impl Union {
             lower: if e.is_dir() {
                 None
             } else {
-                e.lower_layer().map(|l| l + off)
+                e.lower_layer().map(|l| self.stack_layer(l))
             },
             lower_path: e.lower_path().into(),
-            lower_dirs: e.lower_dirs().into_iter().map(|l| l + off).collect(),
+            lower_dirs: e
+                .lower_dirs()
+                .into_iter()
+                .map(|l| self.stack_layer(l))
+                .collect(),
             unlinked: false,
             metacopy: false,
             indexed: None,

@@ -17,6 +17,7 @@ use super::Union;
 use super::copyup::Data;
 use super::dirindex::MergedEntry;
 use super::node::{Node, NodeId};
+use crate::layer::LayerIdx;
 use crate::sys::xattr::{self, Target};
 use crate::sys::{self, SysResult};
 use crate::whiteout::{self, WhiteoutFormat};
@@ -133,7 +134,7 @@ impl Union {
         src: &Node,
         dst: Option<&Node>,
         exchange: bool,
-        upper: usize,
+        upper: LayerIdx,
     ) -> SysResult<()> {
         // Lock the two directories' indexes in node-id order.
         let same = sp.id == dp.id;
