@@ -14,8 +14,8 @@ fn dead_pid() -> i32 {
     pid
 }
 
-/// A process that lives until killed: the stand-in monitor (or PID 1).
-fn live_monitor() -> Child {
+/// A process that lives until killed: the stand-in monitor, or PID 1.
+fn live_process() -> Child {
     Command::new("sleep")
         .arg("60")
         .spawn()
@@ -81,12 +81,9 @@ fn a_container_whose_monitor_died_is_reported_stopped_with_the_reason() {
 fn start_waits_for_the_record_of_a_process_that_exited_at_once() {
     let root = tempfile::tempdir().expect("tempdir");
     let rt = Runtime::new(root.path());
-    let mut monitor = live_monitor();
-    // PID 1 lives when `start` looks, and exits at once.
-    let mut init = Command::new("sleep")
-        .arg("0.2")
-        .spawn()
-        .expect("spawn sleep");
+    let mut monitor = live_process();
+    // PID 1 lives when `start` looks; the stand-in monitor kills it once started.
+    let mut init = live_process();
     let mut st = fake_container(&rt, "quick", Status::Created, Some(&init), Some(&monitor));
     let dir = rt.dir("quick").expect("valid id");
     let fifo = dir.join(files::START_FIFO);
