@@ -215,16 +215,12 @@ impl NodeTable {
                         let generation = self.generations.fetch_add(1, Ordering::Relaxed);
                         node.generation.store(generation, Ordering::Relaxed);
                         node.kind.store(kind, Ordering::Relaxed);
-                        *node
-                            .dir_part()
-                            .index
-                            .write()
-                            .unwrap_or_else(|e| e.into_inner()) = None;
-                        node.dir_part()
-                            .children
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clear();
+                        // A directory part left from the old file is emptied; a file's
+                        // node that never had one does not get one here.
+                        if let Some(d) = node.dir_part_if_any() {
+                            *d.index.write().unwrap_or_else(|e| e.into_inner()) = None;
+                            d.children.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                        }
                     } else if !st.has_name(parent.id, name) {
                         st.aliases.push((parent.id, name.to_os_string()));
                     }
@@ -295,9 +291,13 @@ impl NodeTable {
         }
         self.nodes
             .remove_if(&id, |_, n| n.lookups.load(Ordering::Acquire) == 0);
-        let state = node.snapshot();
-        let names =
-            std::iter::once((state.parent, OsString::from(state.name))).chain(state.aliases);
+        // Only the names are needed, not a copy of the whole state.
+        let names: Vec<(NodeId, OsString)> = {
+            let st = node.state.read().unwrap_or_else(|e| e.into_inner());
+            std::iter::once((st.parent, st.name.to_os_string()))
+                .chain(st.aliases.iter().cloned())
+                .collect()
+        };
         for (parent, name) in names {
             if let Some(parent) = self.get(parent) {
                 let mut children = parent
