@@ -1,8 +1,10 @@
 //! Directory listings: a merged, deduplicated snapshot per open directory.
 //!
-//! The snapshot is taken at `opendir` (and refreshed by a `readdir` at offset 0, as
-//! `rewinddir` expects), so offsets are positions in a fixed list: `telldir`/`seekdir`
-//! work, and entries added or removed meanwhile never make a listing skip or repeat.
+//! The snapshot is taken by the first `readdir` (and again by every `readdir` at offset
+//! 0, as `rewinddir` expects), so offsets are positions in a fixed list:
+//! `telldir`/`seekdir` work, and entries added or removed meanwhile never make a listing
+//! skip or repeat. `opendir` lists nothing: the kernel serves most listings of a
+//! directory it has read before from its own cache and never asks.
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -29,7 +31,8 @@ pub struct DirEntry {
 #[derive(Debug)]
 struct OpenDir {
     node: Arc<Node>,
-    entries: std::sync::RwLock<Arc<Vec<DirEntry>>>,
+    /// The listing served from; `None` until the first `readdir`.
+    entries: std::sync::RwLock<Option<Arc<Vec<DirEntry>>>>,
 }
 
 /// Open directories, by handle number.
@@ -46,13 +49,12 @@ impl Union {
         if !node.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let entries = self.list(&node)?;
         let fh = self.dirs.next.fetch_add(1, Ordering::Relaxed) + 1;
         self.dirs.dirs.insert(
             fh,
             Arc::new(OpenDir {
                 node,
-                entries: std::sync::RwLock::new(Arc::new(entries)),
+                entries: std::sync::RwLock::new(None),
             }),
         );
         Ok(fh)
@@ -67,15 +69,14 @@ impl Union {
             .get(&fh)
             .map(|d| d.clone())
             .ok_or(Errno::EBADF)?;
-        if offset == 0 {
-            let fresh = Arc::new(self.list(&dir.node)?);
-            *dir.entries.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        if offset != 0
+            && let Some(entries) = &*dir.entries.read().unwrap_or_else(|e| e.into_inner())
+        {
+            return Ok(entries.clone());
         }
-        Ok(dir
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone())
+        let fresh = Arc::new(self.list(&dir.node)?);
+        *dir.entries.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// The node an open directory handle is on.
