@@ -110,6 +110,9 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
     let cfg = UnionConfig {
         whiteout,
         volatile: args.volatile,
+        dir_cache_entries: args
+            .dir_cache_entries
+            .unwrap_or(crate::union::dircache::DEFAULT_DIR_CACHE_ENTRIES),
     };
     let work = if args.read_only {
         None

@@ -53,6 +53,8 @@ pub struct MountArgs {
     pub passthrough: Option<bool>,
     /// Entry and attribute cache time, seconds, for read-only entries.
     pub timeout: Option<u64>,
+    /// How many merged directory entries to keep indexed in memory (`dircache=N|all`).
+    pub dir_cache_entries: Option<usize>,
     /// Print help and exit.
     pub help: bool,
     /// Print the version and exit.
@@ -159,6 +161,14 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
                 .parse()
                 .map_err(|_| format!("threads={v}: expected a number"))?;
             args.threads = Some(n.max(1));
+        }
+        ("dircache", Some(v)) => {
+            args.dir_cache_entries = Some(match v.as_str() {
+                "all" => usize::MAX,
+                n => n
+                    .parse()
+                    .map_err(|_| format!("dircache={v}: expected a number of entries or all"))?,
+            });
         }
         ("timeout", Some(v)) => {
             args.timeout = Some(
@@ -282,6 +292,8 @@ options:
   volatile             no fsync on copy-up (faster; a crash may lose copied data)
   threads=N            serving threads (default 4)
   timeout=SECS         cache time for entries of read-only layers (default 86400)
+  dircache=N|all       directory entries kept indexed in memory (default 8192); older
+                       directories' indexes are dropped and rebuilt when needed
   passthrough=on|off   let the kernel do file I/O directly (default on as root)
   index=FILE           persistent index of the lower layers (built by unionfs-index build):
                        lower-only directories are served from it without reading the layers

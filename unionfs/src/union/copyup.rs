@@ -114,10 +114,10 @@ impl Union {
         if let Some(d) = parent.dir_part_if_any()
             && let Some(index) = d.index.write().unwrap_or_else(|e| e.into_inner()).as_mut()
         {
-            if let Some(e) = index.entries.get_mut(&*state.name) {
+            index.entries.update(&state.name, |e| {
                 e.upper = true;
                 e.layer = upper;
-            }
+            });
             index.impure = true;
         }
         Ok(())

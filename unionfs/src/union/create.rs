@@ -197,7 +197,7 @@ impl Union {
         if hides_lower {
             entry.top_lower = self.layers.lower_indexes().next();
         }
-        index.entries.insert(name.to_os_string(), entry);
+        index.entries.insert(name, entry);
         let pstate = pnode.snapshot();
         let ino = self.layers.map_ino(st.st_dev, st.st_ino);
         let node = self.nodes.bind(&pnode, name, kind, ino, || NodeState {
@@ -376,7 +376,7 @@ impl Union {
         if index.whited.contains(newname) {
             entry.top_lower = self.layers.lower_indexes().next();
         }
-        index.entries.insert(newname.to_os_string(), entry);
+        index.entries.insert(newname, entry);
         let pstate = pnode.snapshot();
         let ino = src.ino();
         let node = self

@@ -5,7 +5,7 @@
 //! deep the stack. Namespace changes made through the union edit the index in place, so
 //! it never needs rebuilding while mounted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::path::Path;
 use nix::dir::{Dir, Type};
 use nix::fcntl::OFlag;
 
+use super::entrymap::EntryMap;
 use crate::layer::{LayerIdx, LayerStack};
 use crate::sys::{self, SysResult};
 use crate::whiteout::{self, EntryRole, Opacity};
@@ -61,7 +62,7 @@ impl MergedEntry {
 #[derive(Clone, Debug, Default)]
 pub struct DirIndex {
     /// Visible names.
-    pub entries: HashMap<OsString, MergedEntry>,
+    pub entries: EntryMap,
     /// The upper directory is marked impure: some entries carry an origin inode number.
     pub impure: bool,
     /// Names hidden by a whiteout in some layer: something below may still hold them, so
@@ -168,7 +169,7 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
                         Some(k) => k,
                         None => sys::file_type(sys::stat_child(fd.as_fd(), name)?.st_mode),
                     };
-                    if let Some(existing) = index.entries.get_mut(name) {
+                    if let Some(mut existing) = index.entries.get(name) {
                         if existing.kind == libc::S_IFDIR
                             && kind == libc::S_IFDIR
                             && !closed.contains(name)
@@ -183,6 +184,7 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
                             }
                             closed.insert(name.to_os_string());
                         }
+                        index.entries.insert(name, existing);
                     } else if !index.whited.contains(name) {
                         let mut e = MergedEntry {
                             kind,
@@ -202,7 +204,7 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
                         if kind != libc::S_IFDIR {
                             closed.insert(name.to_os_string());
                         }
-                        index.entries.insert(name.to_os_string(), e);
+                        index.entries.insert(name, e);
                     }
                 }
             }
@@ -222,6 +224,7 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
             break;
         }
     }
+    index.entries.shrink_to_fit();
     Ok(index)
 }
 

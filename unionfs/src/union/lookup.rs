@@ -2,17 +2,26 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
 
 use nix::errno::Errno;
 use nix::sys::stat::FileStat;
 
 use super::dirindex::{self, DirIndex, MergedEntry, Source};
-use super::node::{Node, NodeId, NodeState};
+use super::node::{DirNode, Node, NodeId, NodeState};
 use super::{Attr, Union};
 use crate::layer::LayerIdx;
 use crate::sys::xattr::{self, Target};
 use crate::sys::{self, SysResult};
+
+/// Sets a directory's CLOCK bit (a plain load first: most uses find it set, and a store
+/// would bounce the cache line between the threads reading the directory).
+fn mark_used(d: &DirNode) {
+    if !d.used.load(Ordering::Relaxed) {
+        d.used.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Longest name a layer filesystem accepts.
 pub(crate) const NAME_MAX: usize = 255;
@@ -25,13 +34,19 @@ impl Union {
             return Ok(());
         }
         let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.build_index(dir)?);
+        if guard.is_some() {
+            return Ok(());
         }
+        let index = self.build_index(dir)?;
+        let entries = index.entries.len();
+        *guard = Some(index);
+        d.used.store(true, Ordering::Relaxed);
+        drop(guard);
+        self.dircache.admit(&self.nodes, dir.id, entries);
         Ok(())
     }
 
-    fn build_index(&self, dir: &Node) -> SysResult<DirIndex> {
+    pub(crate) fn build_index(&self, dir: &Node) -> SysResult<DirIndex> {
         let state = dir.snapshot();
         if let Some(rec) = self.prebuilt_dir(&state) {
             return Ok(self.dirindex_from(&rec));
@@ -58,9 +73,18 @@ impl Union {
         &self,
         dir: &'a Node,
     ) -> SysResult<RwLockReadGuard<'a, Option<DirIndex>>> {
-        self.ensure_index(dir)?;
         let d = dir.dir_part();
-        Ok(d.index.read().unwrap_or_else(|e| e.into_inner()))
+        loop {
+            let guard = d.index.read().unwrap_or_else(|e| e.into_inner());
+            if guard.is_some() {
+                mark_used(d);
+                return Ok(guard);
+            }
+            drop(guard);
+            // Built and marked used, so the directory cache passes it over once: the
+            // read above finds it unless it was dropped again meanwhile.
+            self.ensure_index(dir)?;
+        }
     }
 
     /// Write access to a directory's index: the lock that serialises namespace changes.
@@ -70,8 +94,13 @@ impl Union {
     ) -> SysResult<RwLockWriteGuard<'a, Option<DirIndex>>> {
         let d = dir.dir_part();
         let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
+        mark_used(d);
         if guard.is_none() {
-            *guard = Some(self.build_index(dir)?);
+            let index = self.build_index(dir)?;
+            let entries = index.entries.len();
+            *guard = Some(index);
+            // Cannot drop this very index: its lock is held here.
+            self.dircache.admit(&self.nodes, dir.id, entries);
         }
         Ok(guard)
     }
@@ -85,7 +114,7 @@ impl Union {
         let entry = {
             let guard = self.index(&pnode)?;
             let index = guard.as_ref().ok_or(Errno::EIO)?;
-            index.entries.get(name).cloned().ok_or(Errno::ENOENT)?
+            index.entries.get(name).ok_or(Errno::ENOENT)?
         };
         self.node_for_entry(&pnode, name, &entry)
     }

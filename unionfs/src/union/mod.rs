@@ -4,7 +4,9 @@
 //! `attr`, `files`, `readdir`) as `impl Union` blocks; `copyup` and `workdir` are the
 //! machinery they share. Errors are plain errnos: that is what a filesystem answers.
 
+pub mod dircache;
 pub mod dirindex;
+pub mod entrymap;
 pub mod node;
 pub mod workdir;
 
@@ -39,7 +41,8 @@ use crate::layer::{LayerIdx, LayerStack};
 use crate::sys::{self, SysResult};
 use crate::whiteout::WhiteoutFormat;
 
-/// Settings that change how the union writes to its upper layer.
+/// Settings that change how the union writes to its upper layer and what it keeps in
+/// memory.
 #[derive(Clone, Debug)]
 pub struct UnionConfig {
     /// How whiteouts and opaque markers are written.
@@ -47,6 +50,9 @@ pub struct UnionConfig {
     /// Skip the `fsync` of copied-up data (kernel overlayfs' `volatile`): faster, but a
     /// crash may leave copied-up files empty.
     pub volatile: bool,
+    /// How many merged directory entries the directory indexes keep in memory at once
+    /// (see [`dircache`]); `usize::MAX` keeps every index built.
+    pub dir_cache_entries: usize,
 }
 
 impl Default for UnionConfig {
@@ -54,6 +60,7 @@ impl Default for UnionConfig {
         UnionConfig {
             whiteout: WhiteoutFormat::Kernel,
             volatile: false,
+            dir_cache_entries: dircache::DEFAULT_DIR_CACHE_ENTRIES,
         }
     }
 }
@@ -167,6 +174,7 @@ pub struct Union {
     work: Option<WorkDir>,
     cfg: UnionConfig,
     nodes: NodeTable,
+    dircache: dircache::DirCache,
     files: files::FileTable,
     dirs: readdir::DirHandles,
     pindex: Option<crate::pindex::PersistentIndex>,
@@ -233,6 +241,7 @@ impl Union {
         let root_ino = layers.map_ino(st.st_dev, st.st_ino);
         Ok(Union {
             nodes: NodeTable::new(root_state, root_ino),
+            dircache: dircache::DirCache::new(cfg.dir_cache_entries),
             layers,
             work,
             cfg,

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
@@ -87,6 +87,8 @@ pub struct DirNode {
     pub index: RwLock<Option<DirIndex>>,
     /// Child names that currently have a node.
     pub children: Mutex<HashMap<OsString, NodeId>>,
+    /// The index was used since the directory cache last passed it (its CLOCK bit).
+    pub used: AtomicBool,
 }
 
 impl Node {

@@ -65,7 +65,7 @@ impl Union {
                 layer: top.unwrap_or(off),
                 prebuilt: Some(e.id()),
             };
-            index.entries.insert(e.name().to_os_string(), entry);
+            index.entries.insert(e.name(), entry);
         }
         for name in rec.whited() {
             index.whited.insert(name.to_os_string());

@@ -135,7 +135,7 @@ impl Union {
                 })
             };
             out.push(DirEntry {
-                name: name.clone(),
+                name: name.to_os_string(),
                 kind: entry.kind,
                 ino,
             });

@@ -15,8 +15,9 @@ use nix::fcntl::{OFlag, RenameFlags};
 use nix::unistd::UnlinkatFlags;
 
 use super::Union;
-use super::dirindex::MergedEntry;
+use super::dirindex::{DirIndex, MergedEntry};
 use super::node::{Node, NodeId};
+use crate::layer::LayerIdx;
 use crate::sys::SysResult;
 use crate::whiteout::{self, WhiteoutFormat};
 
@@ -41,7 +42,6 @@ impl Union {
                 .ok_or(Errno::EIO)?
                 .entries
                 .get(name)
-                .cloned()
                 .ok_or(Errno::ENOENT)?
         };
         match (dir, entry.kind == libc::S_IFDIR) {
@@ -56,7 +56,7 @@ impl Union {
         self.lower_name_going(&pnode, name, &entry)?;
         let mut guard = self.index_mut(&pnode)?;
         let index = guard.as_mut().ok_or(Errno::EIO)?;
-        let entry = index.entries.get(name).cloned().ok_or(Errno::ENOENT)?;
+        let entry = index.entries.get(name).ok_or(Errno::ENOENT)?;
         let ppath = self.path_of(&pnode);
         let pfd = self.open_in(upper, &ppath, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         let needs_whiteout = entry.has_lower() || index.whited.contains(name);
@@ -84,9 +84,8 @@ impl Union {
     ) {
         let found = self.nodes.get(parent).and_then(|p| {
             let lower_path = p.snapshot().lower_path.join(&name);
-            let guard = p.dir_part().index.read().ok()?;
-            let e = guard.as_ref()?.entries.get(&name)?;
-            Some((e.upper, e.top_lower, lower_path))
+            let (upper, top_lower) = self.entry_without_locking(&p, &name)?;
+            Some((upper, top_lower, lower_path))
         });
         st.parent = parent;
         st.name = name.into();
@@ -106,6 +105,20 @@ impl Union {
                 _ => None,
             };
         }
+    }
+
+    /// Where `dir/name` lives (in upper; its topmost lower layer), read without waiting
+    /// for the directory: from its index when that is free, else from a fresh build. The
+    /// caller holds a node's state, and whoever holds the directory's index may be
+    /// waiting for that very state.
+    fn entry_without_locking(&self, dir: &Node, name: &OsStr) -> Option<(bool, Option<LayerIdx>)> {
+        let found = |index: &DirIndex| index.entries.get(name).map(|e| (e.upper, e.top_lower));
+        if let Ok(guard) = dir.dir_part().index.try_read()
+            && let Some(index) = guard.as_ref()
+        {
+            return found(index);
+        }
+        found(&self.build_index(dir).ok()?)
     }
 
     /// Makes `parent/name` (one of the node's names) the one its state describes, so a

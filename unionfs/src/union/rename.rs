@@ -105,7 +105,7 @@ impl Union {
 
     fn entry_of(&self, dir: &Node, name: &OsStr) -> SysResult<Option<MergedEntry>> {
         let guard = self.index(dir)?;
-        Ok(guard.as_ref().ok_or(Errno::EIO)?.entries.get(name).cloned())
+        Ok(guard.as_ref().ok_or(Errno::EIO)?.entries.get(name))
     }
 
     /// Writes the redirect that keeps a moved directory's lower contents, if it has any.
@@ -166,8 +166,8 @@ impl Union {
         // function; when the directories are the same they alias the one index, and every
         // use below goes through one of them at a time.
         let (sidx, didx) = unsafe { (&mut *sidx, &mut *didx) };
-        let src_entry = sidx.entries.get(name).cloned().ok_or(Errno::ENOENT)?;
-        let dst_entry = didx.entries.get(newname).cloned();
+        let src_entry = sidx.entries.get(name).ok_or(Errno::ENOENT)?;
+        let dst_entry = didx.entries.get(newname);
 
         let sfd = self.open_in(upper, &self.path_of(sp), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         let dfd = self.open_in(upper, &self.path_of(dp), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
@@ -196,8 +196,8 @@ impl Union {
             d_new.top_lower = dst_entry.top_lower;
             s_new.upper = true;
             d_new.upper = true;
-            sidx.entries.insert(name.to_os_string(), s_new);
-            didx.entries.insert(newname.to_os_string(), d_new);
+            sidx.entries.insert(name, s_new);
+            didx.entries.insert(newname, d_new);
             drop(g2);
             drop(g1);
             self.move_node(src, (sp, name), dp, newname);
@@ -300,7 +300,7 @@ impl Union {
             moved.lower_dirs.clear();
         }
         didx.upper_whiteouts.remove(newname);
-        didx.entries.insert(newname.to_os_string(), moved);
+        didx.entries.insert(newname, moved);
         didx.impure = true;
         drop(g2);
         drop(g1);
