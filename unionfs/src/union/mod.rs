@@ -11,6 +11,7 @@ pub mod node;
 pub mod workdir;
 
 mod attr;
+mod children;
 mod copyup;
 mod create;
 mod files;

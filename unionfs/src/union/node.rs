@@ -4,7 +4,6 @@
 //! tree mirrors the merged namespace), where its lower data or directory contents come
 //! from, and, for directories, the lazily built index of the merged entries.
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -12,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 
+use super::children::ChildMap;
 use super::dirindex::DirIndex;
 use crate::layer::LayerIdx;
 
@@ -86,7 +86,7 @@ pub struct DirNode {
     /// also what serialises namespace changes inside this directory.
     pub index: RwLock<Option<DirIndex>>,
     /// Child names that currently have a node.
-    pub children: Mutex<HashMap<OsString, NodeId>>,
+    pub children: Mutex<ChildMap>,
     /// The index was used since the directory cache last passed it (its CLOCK bit).
     pub used: AtomicBool,
 }
@@ -237,8 +237,21 @@ impl NodeTable {
                 node
             }
         };
-        children.insert(name.to_os_string(), node.id);
+        children.insert(name, node.id, self.named(parent.id, name));
         node
+    }
+
+    /// Whether a node (by id) has `parent/name` among its names: what confirms a
+    /// [`ChildMap`] entry, which keeps only the name's hash.
+    fn named<'a>(&'a self, parent: NodeId, name: &'a OsStr) -> impl Fn(NodeId) -> bool + 'a {
+        move |id| {
+            self.get(id).is_some_and(|n| {
+                n.state
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .has_name(parent, name)
+            })
+        }
     }
 
     /// The existing node for `name` under `parent`, without counting a lookup.
@@ -248,7 +261,9 @@ impl NodeTable {
             .children
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        children.get(name).and_then(|id| self.get(*id))
+        children
+            .get(name, self.named(parent.id, name))
+            .and_then(|id| self.get(id))
     }
 
     /// Detaches `name` from `parent`'s children (after unlink or rename away).
@@ -258,7 +273,7 @@ impl NodeTable {
             .children
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(name)
+            .remove(name, self.named(parent.id, name))
     }
 
     /// Attaches an existing node as `name` under `parent` (after rename).
@@ -268,7 +283,7 @@ impl NodeTable {
             .children
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_os_string(), id);
+            .insert(name, id, self.named(parent.id, name));
     }
 
     /// The kernel forgot `n` lookups of `id`; the node goes when none are left.
@@ -302,14 +317,12 @@ impl NodeTable {
         };
         for (parent, name) in names {
             if let Some(parent) = self.get(parent) {
-                let mut children = parent
+                parent
                     .dir_part()
                     .children
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if children.get(&name) == Some(&id) {
-                    children.remove(&name);
-                }
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove_node(&name, id);
             }
         }
     }
