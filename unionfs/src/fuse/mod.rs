@@ -42,6 +42,13 @@ impl Default for Timeouts {
     }
 }
 
+thread_local! {
+    /// Each serving thread's buffer for READ replies, grown to the largest read asked
+    /// (`max_read`, 128 KiB by default) and reused: allocating it per request meant a
+    /// zero-filled 128 KiB block, or a fresh mapping, for every READ.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The `fuser::Filesystem` over a union.
 ///
 /// Files served through the daemon keep the kernel's page cache across opens
@@ -382,10 +389,16 @@ impl Filesystem for UnionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        guarded!(match self.union.read(fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(READ_BUFFER.with_borrow_mut(|buf| {
+            if buf.len() < size as usize {
+                buf.resize(size as usize, 0);
+            }
+            let buf = &mut buf[..size as usize];
+            match self.union.read_into(fh.0, offset, buf) {
+                Ok(n) => reply.data(&buf[..n]),
+                Err(e) => reply.error(errno(e)),
+            }
+        }))
     }
 
     fn write(

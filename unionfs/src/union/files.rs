@@ -167,11 +167,12 @@ impl Union {
         Ok(fd)
     }
 
-    /// Reads up to `size` bytes at `offset`.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> SysResult<Vec<u8>> {
+    /// Reads into `buf` from `offset` until it is full or the file ends; returns the
+    /// bytes read. (The caller owns the buffer so that a serving thread can reuse one:
+    /// a fresh 128 KiB buffer per READ was a zero-filled allocation every time.)
+    pub fn read_into(&self, fh: u64, offset: u64, buf: &mut [u8]) -> SysResult<usize> {
         let file = self.file(fh)?;
         let fd = self.read_fd(&file)?;
-        let mut buf = vec![0u8; size as usize];
         let mut done = 0;
         while done < buf.len() {
             let n =
@@ -181,8 +182,7 @@ impl Union {
             }
             done += n;
         }
-        buf.truncate(done);
-        Ok(buf)
+        Ok(done)
     }
 
     /// Writes `data` at `offset` (appends when the file was opened `O_APPEND`).
