@@ -342,5 +342,28 @@ mod tests {
                 .unwrap_err()
                 .contains("bogus")
         );
+        assert!(
+            p(&["-o", "lowerdir=/l,dircache=lots", "/m"])
+                .unwrap_err()
+                .contains("dircache=lots")
+        );
+    }
+
+    #[test]
+    fn dircache_takes_a_count_or_all() {
+        let n = |v: &str| {
+            p(&["-o", &format!("lowerdir=/l,dircache={v}"), "/m"])
+                .expect("parses")
+                .dir_cache_entries
+        };
+        assert_eq!(n("0"), Some(0));
+        assert_eq!(n("100000"), Some(100_000));
+        assert_eq!(n("all"), Some(usize::MAX));
+        assert_eq!(
+            p(&["-o", "lowerdir=/l", "/m"])
+                .expect("parses")
+                .dir_cache_entries,
+            None
+        );
     }
 }
