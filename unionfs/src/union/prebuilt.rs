@@ -70,6 +70,7 @@ impl Union {
         for name in rec.whited() {
             index.whited.insert(name.to_os_string());
         }
+        index.entries.shrink_to_fit();
         index
     }
 
