@@ -169,23 +169,20 @@ pub fn build(layers: &LayerStack, sources: &[Source<'_>]) -> SysResult<DirIndex>
                         Some(k) => k,
                         None => sys::file_type(sys::stat_child(fd.as_fd(), name)?.st_mode),
                     };
-                    if let Some(mut existing) = index.entries.get(name) {
+                    let seen_above = index.entries.update(name, |existing| {
+                        if existing.top_lower.is_none() {
+                            existing.top_lower = Some(source.layer);
+                        }
                         if existing.kind == libc::S_IFDIR
                             && kind == libc::S_IFDIR
                             && !closed.contains(name)
                         {
-                            if existing.top_lower.is_none() {
-                                existing.top_lower = Some(source.layer);
-                            }
                             existing.lower_dirs.push(source.layer);
                         } else {
-                            if existing.top_lower.is_none() {
-                                existing.top_lower = Some(source.layer);
-                            }
                             closed.insert(name.to_os_string());
                         }
-                        index.entries.insert(name, existing);
-                    } else if !index.whited.contains(name) {
+                    });
+                    if !seen_above && !index.whited.contains(name) {
                         let mut e = MergedEntry {
                             kind,
                             upper: is_upper,

@@ -2,50 +2,22 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
 
 use nix::errno::Errno;
 use nix::sys::stat::FileStat;
 
 use super::dirindex::{self, DirIndex, MergedEntry, Source};
-use super::node::{DirNode, Node, NodeId, NodeState};
+use super::node::{Node, NodeId, NodeState};
 use super::{Attr, Union};
 use crate::layer::LayerIdx;
 use crate::sys::xattr::{self, Target};
 use crate::sys::{self, SysResult};
 
-/// Sets a directory's CLOCK bit (a plain load first: most uses find it set, and a store
-/// would bounce the cache line between the threads reading the directory).
-fn mark_used(d: &DirNode) {
-    if !d.used.load(Ordering::Relaxed) {
-        d.used.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Longest name a layer filesystem accepts.
 pub(crate) const NAME_MAX: usize = 255;
 
 impl Union {
-    /// Builds a directory's index if it has none yet.
-    fn ensure_index(&self, dir: &Node) -> SysResult<()> {
-        let d = dir.dir_part();
-        if d.index.read().unwrap_or_else(|e| e.into_inner()).is_some() {
-            return Ok(());
-        }
-        let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
-        if guard.is_some() {
-            return Ok(());
-        }
-        let index = self.build_index(dir)?;
-        let entries = index.entries.len();
-        *guard = Some(index);
-        d.used.store(true, Ordering::Relaxed);
-        drop(guard);
-        self.dircache.admit(&self.nodes, dir.id, entries);
-        Ok(())
-    }
-
     pub(crate) fn build_index(&self, dir: &Node) -> SysResult<DirIndex> {
         let state = dir.snapshot();
         if let Some(rec) = self.prebuilt_dir(&state) {
@@ -77,24 +49,25 @@ impl Union {
         loop {
             let guard = d.index.read().unwrap_or_else(|e| e.into_inner());
             if guard.is_some() {
-                mark_used(d);
+                d.mark_used();
                 return Ok(guard);
             }
             drop(guard);
             // Built and marked used, so the directory cache passes it over once: the
             // read above finds it unless it was dropped again meanwhile.
-            self.ensure_index(dir)?;
+            drop(self.index_mut(dir)?);
         }
     }
 
-    /// Write access to a directory's index: the lock that serialises namespace changes.
+    /// Write access to a directory's index, building it first if needed: the lock that
+    /// serialises namespace changes.
     pub(crate) fn index_mut<'a>(
         &self,
         dir: &'a Node,
     ) -> SysResult<RwLockWriteGuard<'a, Option<DirIndex>>> {
         let d = dir.dir_part();
         let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
-        mark_used(d);
+        d.mark_used();
         if guard.is_none() {
             let index = self.build_index(dir)?;
             let entries = index.entries.len();

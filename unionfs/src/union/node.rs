@@ -91,6 +91,17 @@ pub struct DirNode {
     pub used: AtomicBool,
 }
 
+impl DirNode {
+    /// Sets the CLOCK bit of the directory cache (a plain load first: most uses find it
+    /// set, and a store would bounce the cache line between threads reading the
+    /// directory).
+    pub fn mark_used(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Node {
     fn new(id: NodeId, kind: u32, root_ino: u64, generation: u64, state: NodeState) -> Self {
         Node {
