@@ -141,7 +141,7 @@ impl UnionFs {
     ) {
         match result {
             Ok((node, attr)) => {
-                let ttl = self.ttl(node.snapshot().upper);
+                let ttl = self.ttl(node.read_state().upper);
                 reply.entry(&ttl, &file_attr(&attr), Generation(node.generation()));
             }
             Err(e) => reply.error(errno(e)),
@@ -533,7 +533,7 @@ impl Filesystem for UnionFs {
                     } else {
                         match self.union.lookup(ino.0, &e.name) {
                             Ok((node, attr)) => {
-                                let ttl = self.ttl(node.snapshot().upper);
+                                let ttl = self.ttl(node.read_state().upper);
                                 let full = reply.add(
                                     INodeNo(attr.ino),
                                     next,

@@ -150,7 +150,7 @@ fn dir_model(union: &Union, path: PathBuf, node: &Node, entry: u32) -> DirModel 
     let state = node.snapshot();
     DirModel {
         path,
-        lower_path: state.lower_path.to_path_buf(),
+        lower_path: state.lower_path().into_owned(),
         entry,
         first: 0,
         count: 0,
@@ -172,7 +172,7 @@ fn collect_dir(
     queue: &mut VecDeque<(u32, Arc<Node>)>,
 ) -> Result<(), PindexError> {
     let path = model.dirs[dir_id as usize].path.clone();
-    let dir_lower = node.snapshot().lower_path;
+    let dir_lower = node.read_state().lower_path().into_owned();
     let whited = {
         let guard = union.index(node).map_err(walk_err("index", &path))?;
         let mut names: Vec<OsString> = guard
@@ -243,7 +243,8 @@ fn record_child(
     } else {
         state.lower
     };
-    let raw = raw_stat(union, top, &state.lower_path)?;
+    let lower_path = state.lower_path();
+    let raw = raw_stat(union, top, &lower_path)?;
     let link = if child.kind() == libc::S_IFLNK {
         Some(union.readlink(child.id)?)
     } else {
@@ -262,7 +263,7 @@ fn record_child(
             _ => NONE,
         },
         link,
-        lower_path: (*state.lower_path != *default_lower).then(|| state.lower_path.into_path_buf()),
+        lower_path: (*lower_path != *default_lower).then(|| lower_path.into_owned()),
     });
     Ok(is_dir)
 }

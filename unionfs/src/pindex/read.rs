@@ -788,12 +788,21 @@ impl<'a> EntryRecord<'a> {
     /// Its path inside the lower layer(s): usually the parent's lower path plus its name,
     /// recorded separately when not (a redirected directory).
     pub fn lower_path(&self) -> Cow<'a, Path> {
+        match self.own_lower_path() {
+            Some(path) => Cow::Borrowed(path),
+            None => Cow::Owned(self.parent().lower_path().join(self.name())),
+        }
+    }
+
+    /// Its lower path when that is recorded (directories, and entries a rename moved),
+    /// `None` when the parent's lower path and the name give it.
+    pub fn own_lower_path(&self) -> Option<&'a Path> {
         if let Some(d) = self.dir() {
-            return Cow::Borrowed(d.lower_path());
+            return Some(d.lower_path());
         }
         match self.u32(entry::LPATH_LEN) {
-            NONE => Cow::Owned(self.parent().lower_path().join(self.name())),
-            len => Cow::Borrowed(Path::new(OsStr::from_bytes(
+            NONE => None,
+            len => Some(Path::new(OsStr::from_bytes(
                 self.ix.bytes(self.u32(entry::LPATH_OFF), len),
             ))),
         }

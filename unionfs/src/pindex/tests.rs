@@ -141,7 +141,12 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
     assert_eq!(dir.path(), path);
     let node = union.node(id).unwrap();
     let state = node.snapshot();
-    assert_eq!(dir.lower_path(), &*state.lower_path, "/{}", path.display());
+    assert_eq!(
+        dir.lower_path(),
+        &*state.lower_path(),
+        "/{}",
+        path.display()
+    );
     assert_eq!(
         dir.lower_dirs().collect::<Vec<_>>(),
         widen(&state.lower_dirs)
@@ -193,7 +198,7 @@ fn check_dir(union: &Union, ix: &PersistentIndex, id: NodeId, path: &Path, check
         let cstate = child.snapshot();
         assert_eq!(
             &*e.lower_path(),
-            &*cstate.lower_path,
+            &*cstate.lower_path(),
             "lower path of /{}",
             cpath.display()
         );

@@ -81,7 +81,7 @@ impl Union {
         let upper = self.upper_idx()?;
         if let (Some(size), Some(fh)) = (set.size, fh) {
             let file = self.open_file(fh)?;
-            if file.node.snapshot().upper {
+            if file.node.read_state().upper {
                 nix::unistd::ftruncate(file.backing().as_fd(), size as i64)?;
             }
         }

@@ -35,13 +35,13 @@ impl Union {
     /// Makes sure `node` has an upper copy, copying its parents up first.
     pub(crate) fn copy_up(&self, node: &Node, data: Data) -> SysResult<()> {
         {
-            let st = node.state.read().unwrap_or_else(|e| e.into_inner());
+            let st = node.read_state();
             if st.upper && (!st.metacopy || data == Data::Meta) {
                 return Ok(());
             }
         }
         let upper = self.upper_idx()?;
-        let _guard = node.copy_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = node.copy_lock.lock();
         let state = node.snapshot();
         if state.upper {
             if state.metacopy && data != Data::Meta {
@@ -52,7 +52,7 @@ impl Union {
         if state.unlinked {
             return Err(Errno::ENOENT);
         }
-        let parent = self.node(state.parent)?;
+        let parent = self.node(state.parent())?;
         self.copy_up(&parent, Data::Full)?;
         let work = self.work()?;
         let dest_path = self.path_of(node);
@@ -85,7 +85,7 @@ impl Union {
             let tmp = work.temp_name();
             let staged = (|| {
                 self.stage_copy(work.fd(), &tmp, src_parent.as_fd(), &src_name, &st, data)?;
-                self.stamp_origin(work.fd(), &tmp, src_layer, &src_path, node.ino())?;
+                self.stamp_origin(work.fd(), &tmp, src_layer, &src_path, self.nodes.ino(node))?;
                 if let Some(group) = &group {
                     self.index_staged_copy(work.fd(), &tmp, group, st.st_nlink, true)?;
                 }
@@ -114,7 +114,7 @@ impl Union {
         if let Some(d) = parent.dir_part_if_any()
             && let Some(index) = d.index.write().unwrap_or_else(|e| e.into_inner()).as_mut()
         {
-            index.entries.update(&state.name, |e| {
+            index.entries.update(state.name(), |e| {
                 e.upper = true;
                 e.layer = upper;
             });
@@ -138,7 +138,7 @@ impl Union {
         if data == Data::Full {
             let layer = state.lower.ok_or(Errno::EIO)?;
             let src = sys::open_noatime(OFlag::O_RDONLY, |f| {
-                self.open_in(layer, &state.lower_path, f)
+                self.open_in(layer, &state.lower_path(), f)
             })?;
             let size = sys::stat_fd(dst.as_fd())?.st_size as u64;
             let st = sys::stat_fd(dst.as_fd())?;

@@ -198,20 +198,14 @@ impl Union {
             entry.top_lower = self.layers.lower_indexes().next();
         }
         index.entries.insert(name, entry);
-        let pstate = pnode.snapshot();
+        let lower_path = pnode
+            .read_state()
+            .child_lower_path(name, kind == libc::S_IFDIR);
         let ino = self.layers.map_ino(st.st_dev, st.st_ino);
-        let node = self.nodes.bind(&pnode, name, kind, ino, || NodeState {
-            parent: pnode.id,
-            name: name.into(),
-            upper: true,
-            lower: None,
-            lower_path: pstate.lower_path.join(name).into(),
-            lower_dirs: Vec::new(),
-            unlinked: false,
-            metacopy: false,
-            indexed: None,
-            aliases: Vec::new(),
-            prebuilt: None,
+        let node = self.nodes.bind(&pnode, name, kind, ino, || {
+            let mut state = NodeState::new(pnode.id, name, lower_path);
+            state.upper = true;
+            state
         });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
         Ok((node, attr, fd))
@@ -377,23 +371,15 @@ impl Union {
             entry.top_lower = self.layers.lower_indexes().next();
         }
         index.entries.insert(newname, entry);
-        let pstate = pnode.snapshot();
-        let ino = src.ino();
-        let node = self
-            .nodes
-            .bind(&pnode, newname, src.kind(), ino, || NodeState {
-                parent: pnode.id,
-                name: newname.into(),
-                upper: true,
-                lower: None,
-                lower_path: pstate.lower_path.join(newname).into(),
-                lower_dirs: Vec::new(),
-                unlinked: false,
-                metacopy: false,
-                indexed: None,
-                aliases: Vec::new(),
-                prebuilt: None,
-            });
+        let lower_path = pnode
+            .read_state()
+            .child_lower_path(newname, src.kind() == libc::S_IFDIR);
+        let ino = self.nodes.ino(&src);
+        let node = self.nodes.bind(&pnode, newname, src.kind(), ino, || {
+            let mut state = NodeState::new(pnode.id, newname, lower_path);
+            state.upper = true;
+            state
+        });
         let attr = self.attr_of(&node, &node.snapshot(), &st);
         Ok((node, attr))
     }

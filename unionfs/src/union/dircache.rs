@@ -53,7 +53,7 @@ impl DirCache {
         if self.budget == usize::MAX {
             return;
         }
-        let mut dropped: Vec<DirIndex> = Vec::new();
+        let mut dropped: Vec<Box<DirIndex>> = Vec::new();
         {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.dirs.push_back((id, entries));

@@ -156,7 +156,7 @@ impl Union {
             if guard.1 {
                 return Ok(guard.0.clone());
             }
-            let state = file.node.state.read().unwrap_or_else(|e| e.into_inner());
+            let state = file.node.read_state();
             if !state.upper || state.metacopy {
                 return Ok(guard.0.clone());
             }

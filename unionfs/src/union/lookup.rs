@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use nix::sys::stat::FileStat;
 
 use super::dirindex::{self, DirIndex, MergedEntry, Source};
-use super::node::{Node, NodeId, NodeState};
+use super::node::{LowerPath, Node, NodeId, NodeState};
 use super::{Attr, Union};
 use crate::layer::LayerIdx;
 use crate::sys::xattr::{self, Target};
@@ -24,6 +24,7 @@ impl Union {
             return Ok(self.dirindex_from(&rec));
         }
         let upper_path = self.path_of(dir);
+        let lower_path = state.lower_path();
         let mut sources = Vec::new();
         if state.upper {
             sources.push(Source {
@@ -34,7 +35,7 @@ impl Union {
         for &layer in &state.lower_dirs {
             sources.push(Source {
                 layer,
-                path: &state.lower_path,
+                path: &lower_path,
             });
         }
         dirindex::build(&self.layers, &sources)
@@ -44,7 +45,7 @@ impl Union {
     pub(crate) fn index<'a>(
         &self,
         dir: &'a Node,
-    ) -> SysResult<RwLockReadGuard<'a, Option<DirIndex>>> {
+    ) -> SysResult<RwLockReadGuard<'a, Option<Box<DirIndex>>>> {
         let d = dir.dir_part();
         loop {
             let guard = d.index.read().unwrap_or_else(|e| e.into_inner());
@@ -64,14 +65,14 @@ impl Union {
     pub(crate) fn index_mut<'a>(
         &self,
         dir: &'a Node,
-    ) -> SysResult<RwLockWriteGuard<'a, Option<DirIndex>>> {
+    ) -> SysResult<RwLockWriteGuard<'a, Option<Box<DirIndex>>>> {
         let d = dir.dir_part();
         let mut guard = d.index.write().unwrap_or_else(|e| e.into_inner());
         d.mark_used();
         if guard.is_none() {
             let index = self.build_index(dir)?;
             let entries = index.entries.len();
-            *guard = Some(index);
+            *guard = Some(Box::new(index));
             // Cannot drop this very index: its lock is held here.
             self.dircache.admit(&self.nodes, dir.id, entries);
         }
@@ -125,7 +126,6 @@ impl Union {
         name: &OsStr,
         entry: &MergedEntry,
     ) -> SysResult<(NodeState, FileStat, u64)> {
-        let pstate = pnode.snapshot();
         if !entry.upper
             && let Some(e) = self.prebuilt_record(entry)
             && !(e.kind() == libc::S_IFREG && e.nlink() > 1 && self.layers.index_idx().is_some())
@@ -139,24 +139,13 @@ impl Union {
                 self.layers.map_ino(st.st_dev, st.st_ino),
             ));
         }
-        let lower_path = pstate.lower_path.join(name);
-        let mut state = NodeState {
-            parent: pnode.id,
-            name: name.into(),
-            upper: entry.upper,
-            lower: if entry.kind == libc::S_IFDIR {
-                None
-            } else {
-                entry.top_lower
-            },
-            lower_path: lower_path.into(),
-            lower_dirs: Vec::new(),
-            unlinked: false,
-            metacopy: false,
-            indexed: None,
-            aliases: Vec::new(),
-            prebuilt: None,
-        };
+        let is_dir = entry.kind == libc::S_IFDIR;
+        let lower_path = pnode.read_state().child_lower_path(name, is_dir);
+        let mut state = NodeState::new(pnode.id, name, lower_path);
+        state.upper = entry.upper;
+        if !is_dir {
+            state.lower = entry.top_lower;
+        }
         let upper_path = if entry.upper {
             Some(self.path_of(pnode).join(name))
         } else {
@@ -179,15 +168,14 @@ impl Union {
             if !opaque {
                 state.lower_dirs = match redirect {
                     Some(target) => {
-                        let target = redirect_target(&pstate.lower_path, &target);
-                        state.lower_path = target.into();
-                        self.probe_lower_dirs(
-                            &state.lower_path,
-                            self.layers.lower_indexes().collect(),
-                        )?
+                        let parent_lower = pnode.read_state().lower_path().into_owned();
+                        let target = redirect_target(&parent_lower, &target);
+                        state.set_lower_path(LowerPath::at(&target));
+                        self.probe_lower_dirs(&target, self.layers.lower_indexes().collect())?
                     }
-                    None => self.trim_opaque(&state.lower_path, &entry.lower_dirs)?,
-                };
+                    None => self.trim_opaque(&state.lower_path(), &entry.lower_dirs)?,
+                }
+                .into();
             }
         }
         let st = match &upper_path {
@@ -198,7 +186,7 @@ impl Union {
                 } else {
                     state.lower.ok_or(Errno::ENOENT)?
                 };
-                self.stat_in(layer, &state.lower_path)?
+                self.stat_in(layer, &state.lower_path())?
             }
         };
         let ino = self.ino_for(&state, upper_path.as_deref(), &st);
@@ -207,7 +195,7 @@ impl Union {
             && st.st_nlink > 1
             && let Some(index) = self.layers.index_idx()
             && let Some(layer) = state.lower
-            && let Some(group) = self.group_of(layer, &state.lower_path)
+            && let Some(group) = self.group_of(layer, &state.lower_path())
         {
             match self.stat_in(index, Path::new(&group)) {
                 Ok(indexed) => {
@@ -368,7 +356,7 @@ impl Union {
     /// Combines a `stat` with what the union knows better (inode number, link count,
     /// size of a metadata-only copy).
     pub(crate) fn attr_of(&self, node: &Node, state: &NodeState, st: &FileStat) -> Attr {
-        let mut attr = Attr::from_stat(st, node.ino());
+        let mut attr = Attr::from_stat(st, self.nodes.ino(node));
         if node.is_dir() {
             let sources = state.lower_dirs.len() + state.upper as usize;
             if sources > 1 {

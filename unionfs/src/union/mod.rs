@@ -8,6 +8,7 @@ pub mod dircache;
 pub mod dirindex;
 pub mod entrymap;
 pub mod node;
+pub mod nodestate;
 pub mod workdir;
 
 mod attr;
@@ -34,8 +35,8 @@ use nix::sys::stat::FileStat;
 pub use self::attr::{FsStats, SetAttr, SetTime};
 pub use self::create::NewEntry;
 pub use self::files::OpenFile;
+use self::node::{LowerPath, NodeState, NodeTable};
 pub use self::node::{Node, NodeId, ROOT_ID};
-use self::node::{NodeState, NodeTable};
 pub use self::readdir::DirEntry;
 use self::workdir::WorkDir;
 use crate::layer::{LayerIdx, LayerStack};
@@ -215,7 +216,7 @@ impl Union {
             (Some(_), None) => return Err(SetupError::NoWorkdir),
             (None, _) => None,
         };
-        let mut lower_dirs = Vec::new();
+        let mut lower_dirs = thin_vec::ThinVec::new();
         for idx in layers.lower_indexes() {
             lower_dirs.push(idx);
             let opaque =
@@ -224,19 +225,9 @@ impl Union {
                 break;
             }
         }
-        let root_state = NodeState {
-            parent: ROOT_ID,
-            name: Default::default(),
-            upper: layers.upper().is_some(),
-            lower: None,
-            lower_path: Path::new("").into(),
-            lower_dirs,
-            unlinked: false,
-            metacopy: false,
-            indexed: None,
-            aliases: Vec::new(),
-            prebuilt: None,
-        };
+        let mut root_state = NodeState::new(ROOT_ID, OsStr::new(""), LowerPath::at(Path::new("")));
+        root_state.upper = layers.upper().is_some();
+        root_state.lower_dirs = lower_dirs;
         let top = layers.get(0);
         let st = sys::stat_fd(top.fd()).map_err(SetupError::Root)?;
         let root_ino = layers.map_ino(st.st_dev, st.st_ino);
@@ -351,10 +342,10 @@ impl Union {
         }
         if node.is_dir() {
             let layer = *state.lower_dirs.first().ok_or(Errno::ESTALE)?;
-            return Ok((layer, state.lower_path.to_path_buf()));
+            return Ok((layer, state.lower_path().into_owned()));
         }
         let layer = state.lower.ok_or(Errno::ESTALE)?;
-        Ok((layer, state.lower_path.to_path_buf()))
+        Ok((layer, state.lower_path().into_owned()))
     }
 
     /// Where a node's *data* is read from: the lower file while the upper copy holds
@@ -364,7 +355,7 @@ impl Union {
             && state.metacopy
             && let Some(layer) = state.lower
         {
-            return Ok((layer, state.lower_path.to_path_buf()));
+            return Ok((layer, state.lower_path().into_owned()));
         }
         self.top_location(node, state)
     }

@@ -4,61 +4,25 @@
 //! tree mirrors the merged namespace), where its lower data or directory contents come
 //! from, and, for directories, the lazily built index of the merged entries.
 
+use std::borrow::Borrow;
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
+use once_cell::race::OnceBox;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::children::ChildMap;
 use super::dirindex::DirIndex;
-use crate::layer::LayerIdx;
+pub use super::nodestate::{LowerPath, NodeName, NodeState};
 
 /// FUSE node id; 1 is the root.
 pub type NodeId = u64;
 
 /// The root's node id, fixed by the FUSE protocol.
 pub const ROOT_ID: NodeId = 1;
-
-/// Where a node's content is found, changing as it is copied up, renamed or unlinked.
-#[derive(Clone, Debug)]
-pub struct NodeState {
-    /// Parent directory's node.
-    pub parent: NodeId,
-    /// Name inside the parent (boxed: exactly as long as the name, 8 bytes less than a
-    /// growable string in every node).
-    pub name: Box<OsStr>,
-    /// Other names of the same file (hard links), as (parent, name).
-    pub aliases: Vec<(NodeId, OsString)>,
-    /// The entry exists in the upper layer (at the node's merged path).
-    pub upper: bool,
-    /// For a non-directory not (yet) in the upper layer: the lower layer holding it.
-    pub lower: Option<LayerIdx>,
-    /// Path of the entry inside the lower layers: where a file's lower copy is, or which
-    /// directory the lower layers merge in (a renamed directory keeps its old one).
-    pub lower_path: Box<Path>,
-    /// For a directory: the lower layers merged into it, top first.
-    pub lower_dirs: Vec<LayerIdx>,
-    /// A name of a lower hard-link group whose upper copy lives in the hard-link index:
-    /// content and attributes come from there until this name itself is copied up.
-    pub indexed: Option<Box<str>>,
-    /// The node's record in the persistent index while it is lower-only and described
-    /// there (cleared by anything that moves it).
-    pub prebuilt: Option<u32>,
-    /// Hidden from the namespace, possibly still open.
-    pub unlinked: bool,
-    /// The upper copy holds metadata only; the data still lives in `lower`.
-    pub metacopy: bool,
-}
-
-impl NodeState {
-    /// True when `parent/name` is this node's name or one of its aliases.
-    pub fn has_name(&self, parent: NodeId, name: &OsStr) -> bool {
-        (self.parent == parent && &*self.name == name)
-            || self.aliases.iter().any(|(p, n)| *p == parent && n == name)
-    }
-}
 
 /// One inode as the kernel sees it. Its FUSE node id *is* the inode number `stat`
 /// reports (the FUSE library ties the two), so all names of one file share a node.
@@ -67,16 +31,17 @@ pub struct Node {
     /// Its FUSE node id (and, but for the root, its reported inode number).
     pub id: NodeId,
     kind: AtomicU32,
-    root_ino: u64,
     generation: AtomicU64,
     lookups: AtomicU64,
-    /// Location state.
+    /// Location state. (The node's locks are `parking_lot`'s: a word for this one and a
+    /// byte for the copy lock, where the standard library's, with their poison flags,
+    /// take 16 bytes more in every node.)
     pub state: RwLock<NodeState>,
     /// Serialises copy-up of this node.
     pub copy_lock: Mutex<()>,
     /// Directory-only parts, allocated on first use: most nodes are files and never
     /// need them (a reused inode number may still turn a file's node into a directory's).
-    dir: OnceLock<Box<DirNode>>,
+    dir: OnceBox<DirNode>,
 }
 
 /// What only a directory node carries.
@@ -84,9 +49,9 @@ pub struct Node {
 pub struct DirNode {
     /// The merged index of entries; `None` until first needed. Holding its write lock is
     /// also what serialises namespace changes inside this directory.
-    pub index: RwLock<Option<DirIndex>>,
+    pub index: std::sync::RwLock<Option<Box<DirIndex>>>,
     /// Child names that currently have a node.
-    pub children: Mutex<ChildMap>,
+    pub children: std::sync::Mutex<ChildMap>,
     /// The index was used since the directory cache last passed it (its CLOCK bit).
     pub used: AtomicBool,
 }
@@ -103,34 +68,39 @@ impl DirNode {
 }
 
 impl Node {
-    fn new(id: NodeId, kind: u32, root_ino: u64, generation: u64, state: NodeState) -> Self {
+    fn new(id: NodeId, kind: u32, generation: u64, state: NodeState) -> Self {
         Node {
             id,
             kind: AtomicU32::new(kind),
-            root_ino,
             generation: AtomicU64::new(generation),
             lookups: AtomicU64::new(1),
             state: RwLock::new(state),
             copy_lock: Mutex::new(()),
-            dir: OnceLock::new(),
+            dir: OnceBox::new(),
         }
     }
 
     /// The node's current state, cloned (cheap: a few small fields).
     pub fn snapshot(&self) -> NodeState {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.state.read().clone()
     }
 
     /// The parent and the name, without cloning the rest of the state (for walking up
     /// to the root).
-    pub fn parent_and_name(&self) -> (NodeId, Box<OsStr>) {
-        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-        (st.parent, st.name.clone())
+    pub fn parent_and_name(&self) -> (NodeId, NodeName) {
+        let st = self.state.read();
+        (st.parent(), st.node_name().clone())
+    }
+
+    /// Read access to the state, for reading a field or two without cloning it all.
+    /// Not to be held across system calls: renames and unlinks wait for it.
+    pub fn read_state(&self) -> RwLockReadGuard<'_, NodeState> {
+        self.state.read()
     }
 
     /// Mutable access to the state.
-    pub fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, NodeState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+    pub fn state_mut(&self) -> RwLockWriteGuard<'_, NodeState> {
+        self.state.write()
     }
 
     /// `S_IFMT` bits.
@@ -150,15 +120,6 @@ impl Node {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// The reported inode number.
-    pub fn ino(&self) -> u64 {
-        if self.id == ROOT_ID {
-            self.root_ino
-        } else {
-            self.id
-        }
-    }
-
     /// The directory part, created when first asked for.
     pub fn dir_part(&self) -> &DirNode {
         self.dir.get_or_init(Box::default)
@@ -166,15 +127,42 @@ impl Node {
 
     /// The directory part if it was ever created.
     pub fn dir_part_if_any(&self) -> Option<&DirNode> {
-        self.dir.get().map(|d| &**d)
+        self.dir.get()
+    }
+}
+
+/// A node in the table, hashed and compared by its id (which never changes): each slot
+/// of the table is then one pointer, where keeping the id beside it would double it.
+#[derive(Clone, Debug)]
+struct ById(Arc<Node>);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl Hash for ById {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl Borrow<NodeId> for ById {
+    fn borrow(&self) -> &NodeId {
+        &self.0.id
     }
 }
 
 /// All live nodes, by id.
 #[derive(Debug)]
 pub struct NodeTable {
-    nodes: DashMap<NodeId, Arc<Node>>,
+    nodes: DashMap<ById, ()>,
     generations: AtomicU64,
+    /// The root's reported inode number (its node id is fixed at 1).
+    root_ino: u64,
 }
 
 impl NodeTable {
@@ -182,18 +170,28 @@ impl NodeTable {
     pub fn new(root_state: NodeState, root_ino: u64) -> Self {
         let nodes = DashMap::new();
         nodes.insert(
-            ROOT_ID,
-            Arc::new(Node::new(ROOT_ID, libc::S_IFDIR, root_ino, 0, root_state)),
+            ById(Arc::new(Node::new(ROOT_ID, libc::S_IFDIR, 0, root_state))),
+            (),
         );
         NodeTable {
             nodes,
             generations: AtomicU64::new(1),
+            root_ino,
+        }
+    }
+
+    /// The inode number `stat` reports for `node`: its id, but for the root.
+    pub fn ino(&self, node: &Node) -> u64 {
+        if node.id == ROOT_ID {
+            self.root_ino
+        } else {
+            node.id
         }
     }
 
     /// The node with `id`, if the kernel still holds it.
     pub fn get(&self, id: NodeId) -> Option<Arc<Node>> {
-        self.nodes.get(&id).map(|n| n.clone())
+        self.nodes.get(&id).map(|n| n.key().0.clone())
     }
 
     /// Counts one more kernel reference to an existing node.
@@ -217,38 +215,62 @@ impl NodeTable {
             .children
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let node = match self.nodes.entry(ino) {
-            dashmap::Entry::Occupied(o) => {
-                let node = o.get().clone();
-                drop(o);
-                {
-                    let mut st = node.state_mut();
-                    if st.unlinked || node.kind() != kind {
-                        *st = make();
-                        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-                        node.generation.store(generation, Ordering::Relaxed);
-                        node.kind.store(kind, Ordering::Relaxed);
-                        // A directory part left from the old file is emptied; a file's
-                        // node that never had one does not get one here.
-                        if let Some(d) = node.dir_part_if_any() {
-                            *d.index.write().unwrap_or_else(|e| e.into_inner()) = None;
-                            d.children.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                        }
-                    } else if !st.has_name(parent.id, name) {
-                        st.aliases.push((parent.id, name.to_os_string()));
+        let node = match self.get(ino) {
+            Some(node) => self.rebind(node, parent.id, name, kind, make),
+            None => {
+                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+                let fresh = Arc::new(Node::new(ino, kind, generation, make()));
+                let raced = match self.nodes.entry(ById(fresh.clone())) {
+                    dashmap::Entry::Vacant(v) => {
+                        v.insert(());
+                        None
+                    }
+                    dashmap::Entry::Occupied(o) => Some(o.key().0.clone()),
+                };
+                match raced {
+                    None => fresh,
+                    // Another name of the same file was bound meanwhile (from another
+                    // directory, under its own lock): this one joins that node.
+                    Some(node) => {
+                        let state = fresh.snapshot();
+                        self.rebind(node, parent.id, name, kind, || state)
                     }
                 }
-                node.lookups.fetch_add(1, Ordering::Relaxed);
-                node
-            }
-            dashmap::Entry::Vacant(v) => {
-                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-                let node = Arc::new(Node::new(ino, kind, 0, generation, make()));
-                v.insert(node.clone());
-                node
             }
         };
         children.insert(name, node.id, self.named(parent.id, name));
+        node
+    }
+
+    /// Binds `parent/name` to the live node of its inode number: a further name (hard
+    /// link) of the same file, or, when that node's file is gone (the number was reused),
+    /// a new file behind the same id with a new generation.
+    fn rebind(
+        &self,
+        node: Arc<Node>,
+        parent: NodeId,
+        name: &OsStr,
+        kind: u32,
+        make: impl FnOnce() -> NodeState,
+    ) -> Arc<Node> {
+        {
+            let mut st = node.state_mut();
+            if st.unlinked || node.kind() != kind {
+                *st = make();
+                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+                node.generation.store(generation, Ordering::Relaxed);
+                node.kind.store(kind, Ordering::Relaxed);
+                // A directory part left from the old file is emptied; a file's node
+                // that never had one does not get one here.
+                if let Some(d) = node.dir_part_if_any() {
+                    *d.index.write().unwrap_or_else(|e| e.into_inner()) = None;
+                    d.children.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                }
+            } else if !st.has_name(parent, name) {
+                st.aliases.push((parent, name.to_os_string()));
+            }
+        }
+        node.lookups.fetch_add(1, Ordering::Relaxed);
         node
     }
 
@@ -256,12 +278,8 @@ impl NodeTable {
     /// [`ChildMap`] entry, which keeps only the name's hash.
     fn named<'a>(&'a self, parent: NodeId, name: &'a OsStr) -> impl Fn(NodeId) -> bool + 'a {
         move |id| {
-            self.get(id).is_some_and(|n| {
-                n.state
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .has_name(parent, name)
-            })
+            self.get(id)
+                .is_some_and(|n| n.state.read().has_name(parent, name))
         }
     }
 
@@ -318,11 +336,11 @@ impl NodeTable {
             return;
         }
         self.nodes
-            .remove_if(&id, |_, n| n.lookups.load(Ordering::Acquire) == 0);
+            .remove_if(&id, |n, _| n.0.lookups.load(Ordering::Acquire) == 0);
         // Only the names are needed, not a copy of the whole state.
         let names: Vec<(NodeId, OsString)> = {
-            let st = node.state.read().unwrap_or_else(|e| e.into_inner());
-            std::iter::once((st.parent, st.name.to_os_string()))
+            let st = node.state.read();
+            std::iter::once((st.parent(), st.name().to_os_string()))
                 .chain(st.aliases.iter().cloned())
                 .collect()
         };

@@ -12,7 +12,7 @@ use nix::sys::stat::FileStat;
 
 use super::Union;
 use super::dirindex::{DirIndex, MergedEntry};
-use super::node::NodeState;
+use super::node::{LowerPath, NodeState};
 use crate::layer::LayerIdx;
 use crate::pindex::{DirRecord, EntryRecord};
 
@@ -37,13 +37,13 @@ impl Union {
         }
         let rec = match state.prebuilt {
             Some(id) => ix.entry_by_id(id)?.dir()?,
-            None => ix.dir(&state.lower_path)?,
+            None => ix.dir(&state.lower_path())?,
         };
         let same_layers = rec
             .lower_dirs()
             .map(|l| self.stack_layer(l))
             .eq(state.lower_dirs.iter().copied());
-        (same_layers && rec.lower_path() == &*state.lower_path).then_some(rec)
+        (same_layers && rec.lower_path() == &*state.lower_path()).then_some(rec)
     }
 
     /// The merged index of a directory, from its record.
@@ -81,27 +81,21 @@ impl Union {
         name: &OsStr,
         e: &EntryRecord<'_>,
     ) -> NodeState {
-        NodeState {
-            parent: parent.id,
-            name: name.into(),
-            upper: false,
-            lower: if e.is_dir() {
-                None
-            } else {
-                e.lower_layer().map(|l| self.stack_layer(l))
-            },
-            lower_path: e.lower_path().into(),
-            lower_dirs: e
-                .lower_dirs()
-                .into_iter()
-                .map(|l| self.stack_layer(l))
-                .collect(),
-            unlinked: false,
-            metacopy: false,
-            indexed: None,
-            aliases: Vec::new(),
-            prebuilt: Some(e.id()),
+        let lower_path = match e.own_lower_path() {
+            Some(path) => LowerPath::at(path),
+            None => parent.read_state().child_lower_path(name, false),
+        };
+        let mut state = NodeState::new(parent.id, name, lower_path);
+        if !e.is_dir() {
+            state.lower = e.lower_layer().map(|l| self.stack_layer(l));
         }
+        state.lower_dirs = e
+            .lower_dirs()
+            .into_iter()
+            .map(|l| self.stack_layer(l))
+            .collect();
+        state.prebuilt = Some(e.id());
+        state
     }
 
     /// The record of what a lower-only node's state points at, if the index has it.

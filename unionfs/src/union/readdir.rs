@@ -94,17 +94,17 @@ impl Union {
     }
 
     fn list(&self, node: &Node) -> SysResult<Vec<DirEntry>> {
-        let state = node.snapshot();
+        let parent = node.read_state().parent();
         let parent_ino = self
             .nodes
-            .get(state.parent)
-            .map(|p| p.ino())
-            .unwrap_or(node.ino());
+            .get(parent)
+            .map(|p| self.nodes.ino(&p))
+            .unwrap_or(self.nodes.ino(node));
         let mut out = vec![
             DirEntry {
                 name: ".".into(),
                 kind: libc::S_IFDIR,
-                ino: node.ino(),
+                ino: self.nodes.ino(node),
             },
             DirEntry {
                 name: "..".into(),
@@ -123,7 +123,7 @@ impl Union {
         names.sort_by(|a, b| a.0.cmp(b.0));
         for (name, entry) in names {
             let ino = if let Some(child) = self.nodes.existing_child(node, name) {
-                child.ino()
+                self.nodes.ino(&child)
             } else {
                 let origin = match (&upper_path, entry.upper) {
                     (Some(p), true) => self.read_origin(&p.join(name)),

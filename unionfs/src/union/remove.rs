@@ -83,23 +83,22 @@ impl Union {
         name: std::ffi::OsString,
     ) {
         let found = self.nodes.get(parent).and_then(|p| {
-            let lower_path = p.snapshot().lower_path.join(&name);
+            let lower_path = p.read_state().child_lower_path(&name, false);
             let (upper, top_lower) = self.entry_without_locking(&p, &name)?;
             Some((upper, top_lower, lower_path))
         });
-        st.parent = parent;
-        st.name = name.into();
+        st.rename(parent, &name);
         st.prebuilt = None;
         if let Some((upper, top_lower, lower_path)) = found {
             st.upper = upper;
             if !node.is_dir() {
                 st.lower = top_lower;
-                st.lower_path = lower_path.into();
+                st.set_lower_path(lower_path);
             }
             st.metacopy &= upper;
             st.indexed = match (upper, st.lower) {
                 (false, Some(layer)) if node.kind() == libc::S_IFREG => self
-                    .group_of(layer, &st.lower_path)
+                    .group_of(layer, &st.lower_path())
                     .filter(|g| self.group_indexed(g))
                     .map(Into::into),
                 _ => None,
@@ -125,7 +124,7 @@ impl Union {
     /// rename or copy-up acts on that very name.
     pub(crate) fn focus_name(&self, node: &Node, parent: NodeId, name: &OsStr) {
         let mut st = node.state_mut();
-        if st.parent == parent && &*st.name == name {
+        if st.parent() == parent && st.name() == name {
             return;
         }
         let Some(pos) = st
@@ -136,7 +135,7 @@ impl Union {
             return;
         };
         let (p, n) = st.aliases.remove(pos);
-        let old = (st.parent, st.name.to_os_string());
+        let old = (st.parent(), st.name().to_os_string());
         self.retarget(node, &mut st, p, n);
         st.aliases.push(old);
     }
@@ -154,7 +153,7 @@ impl Union {
             return Going(None);
         };
         let mut st = node.state_mut();
-        if st.parent != pnode.id || &*st.name != name || !st.aliases.is_empty() || st.unlinked {
+        if st.parent() != pnode.id || st.name() != name || !st.aliases.is_empty() || st.unlinked {
             return Going(None);
         }
         st.unlinked = true;
@@ -172,7 +171,7 @@ impl Union {
             return;
         };
         let mut st = node.state_mut();
-        if st.parent == pnode.id && &*st.name == name {
+        if st.parent() == pnode.id && st.name() == name {
             if st.aliases.is_empty() {
                 st.unlinked = true;
             } else {
@@ -198,7 +197,7 @@ impl Union {
         let Some(layer) = entry.top_lower else {
             return Ok(());
         };
-        let path = pnode.snapshot().lower_path.join(name);
+        let path = pnode.read_state().lower_path().join(name);
         let st = self.stat_in(layer, &path)?;
         if st.st_nlink > 1 {
             self.group_name_deleted(layer, &path)?;

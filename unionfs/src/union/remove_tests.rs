@@ -48,8 +48,7 @@ fn a_reused_inode_number_is_a_new_file_not_a_hard_link() {
     let old_generation = old.generation();
 
     let mut fresh: NodeState = old.snapshot();
-    fresh.parent = d2.id;
-    fresh.name = OsStr::new("g").into();
+    fresh.rename(d2.id, OsStr::new("g"));
     fresh.unlinked = false;
 
     let going = union.mark_going(&d1, OsStr::new("f"));
@@ -67,7 +66,7 @@ fn a_reused_inode_number_is_a_new_file_not_a_hard_link() {
         "a new file behind the id"
     );
     let st = reused.snapshot();
-    assert_eq!((st.parent, &*st.name), (d2.id, OsStr::new("g")));
+    assert_eq!((st.parent(), st.name()), (d2.id, OsStr::new("g")));
     assert!(st.aliases.is_empty(), "not a hard link of the removed file");
     assert!(!st.unlinked, "the removal of d1/f did not unlink d2/g");
 }

@@ -15,7 +15,7 @@ use nix::unistd::UnlinkatFlags;
 
 use super::Union;
 use super::copyup::Data;
-use super::dirindex::MergedEntry;
+use super::dirindex::{DirIndex, MergedEntry};
 use super::node::{Node, NodeId};
 use crate::layer::LayerIdx;
 use crate::sys::xattr::{self, Target};
@@ -115,7 +115,7 @@ impl Union {
             return Ok(());
         }
         let mut value = b"/".to_vec();
-        value.extend_from_slice(state.lower_path.as_os_str().as_bytes());
+        value.extend_from_slice(state.lower_path().as_os_str().as_bytes());
         xattr::set(
             Target::Child(at, name),
             OsStr::new(self.cfg.redirect_xattr()),
@@ -147,19 +147,16 @@ impl Union {
         };
         let (sidx, didx) = match (&mut g2, sp.id <= dp.id) {
             (None, _) => {
-                let i = g1.as_mut().ok_or(Errno::EIO)?;
-                (
-                    i as *mut super::dirindex::DirIndex,
-                    i as *mut super::dirindex::DirIndex,
-                )
+                let i: *mut DirIndex = &mut **g1.as_mut().ok_or(Errno::EIO)?;
+                (i, i)
             }
             (Some(g2), true) => (
-                g1.as_mut().ok_or(Errno::EIO)? as *mut _,
-                g2.as_mut().ok_or(Errno::EIO)? as *mut _,
+                &mut **g1.as_mut().ok_or(Errno::EIO)? as *mut DirIndex,
+                &mut **g2.as_mut().ok_or(Errno::EIO)? as *mut DirIndex,
             ),
             (Some(g2), false) => (
-                g2.as_mut().ok_or(Errno::EIO)? as *mut _,
-                g1.as_mut().ok_or(Errno::EIO)? as *mut _,
+                &mut **g2.as_mut().ok_or(Errno::EIO)? as *mut DirIndex,
+                &mut **g1.as_mut().ok_or(Errno::EIO)? as *mut DirIndex,
             ),
         };
         // SAFETY: both pointers come from write guards held until the end of this
@@ -296,7 +293,7 @@ impl Union {
         } else {
             None
         };
-        if src.is_dir() && src.snapshot().lower_dirs.is_empty() {
+        if src.is_dir() && src.read_state().lower_dirs.is_empty() {
             moved.lower_dirs.clear();
         }
         didx.upper_whiteouts.remove(newname);
@@ -325,9 +322,8 @@ impl Union {
         }
         {
             let mut s = node.state_mut();
-            if s.parent == op.id && &*s.name == old_name {
-                s.parent = newparent.id;
-                s.name = newname.into();
+            if s.parent() == op.id && s.name() == old_name {
+                s.rename(newparent.id, newname);
             } else if let Some(alias) = s
                 .aliases
                 .iter_mut()
