@@ -44,7 +44,7 @@ impl Default for Timeouts {
 
 thread_local! {
     /// Each serving thread's buffer for READ replies, grown to the largest read asked
-    /// (`max_read`, 128 KiB by default) and reused: allocating it per request meant a
+    /// (256 KiB on the bench stack: the kernel's readahead) and reused: allocating it per request meant a
     /// zero-filled 128 KiB block, or a fresh mapping, for every READ.
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }

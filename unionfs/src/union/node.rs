@@ -33,10 +33,11 @@ pub struct Node {
     kind: AtomicU32,
     generation: AtomicU64,
     lookups: AtomicU64,
-    /// Location state. (The node's locks are `parking_lot`'s: a word for this one and a
-    /// byte for the copy lock, where the standard library's, with their poison flags,
-    /// take 16 bytes more in every node.)
-    pub state: RwLock<NodeState>,
+    /// Location state, read through [`Node::read_state`] or [`Node::snapshot`] and
+    /// changed through [`Node::state_mut`]. (The node's locks are `parking_lot`'s: a
+    /// word for this one and a byte for the copy lock, where the standard library's,
+    /// with their poison flags, take 16 bytes more in every node.)
+    state: RwLock<NodeState>,
     /// Serialises copy-up of this node.
     pub copy_lock: Mutex<()>,
     /// Directory-only parts, allocated on first use: most nodes are files and never
@@ -82,13 +83,13 @@ impl Node {
 
     /// The node's current state, cloned (cheap: a few small fields).
     pub fn snapshot(&self) -> NodeState {
-        self.state.read().clone()
+        self.read_state().clone()
     }
 
     /// The parent and the name, without cloning the rest of the state (for walking up
     /// to the root).
     pub fn parent_and_name(&self) -> (NodeId, NodeName) {
-        let st = self.state.read();
+        let st = self.read_state();
         (st.parent(), st.node_name().clone())
     }
 
@@ -215,27 +216,25 @@ impl NodeTable {
             .children
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let node = match self.get(ino) {
-            Some(node) => self.rebind(node, parent.id, name, kind, make),
-            None => {
-                let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-                let fresh = Arc::new(Node::new(ino, kind, generation, make()));
-                let raced = match self.nodes.entry(ById(fresh.clone())) {
-                    dashmap::Entry::Vacant(v) => {
-                        v.insert(());
-                        None
-                    }
-                    dashmap::Entry::Occupied(o) => Some(o.key().0.clone()),
+        // One probe of the table: a new node is made up front, because the number
+        // nearly always has none yet, and dropped again when it has one.
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        let fresh = Arc::new(Node::new(ino, kind, generation, make()));
+        let live = match self.nodes.entry(ById(fresh.clone())) {
+            dashmap::Entry::Vacant(v) => {
+                v.insert(());
+                None
+            }
+            dashmap::Entry::Occupied(o) => Some(o.key().0.clone()),
+        };
+        let node = match live {
+            None => fresh,
+            Some(node) => {
+                let state = match Arc::try_unwrap(fresh) {
+                    Ok(unused) => unused.state.into_inner(),
+                    Err(shared) => shared.snapshot(),
                 };
-                match raced {
-                    None => fresh,
-                    // Another name of the same file was bound meanwhile (from another
-                    // directory, under its own lock): this one joins that node.
-                    Some(node) => {
-                        let state = fresh.snapshot();
-                        self.rebind(node, parent.id, name, kind, || state)
-                    }
-                }
+                self.rebind(node, parent.id, name, kind, || state)
             }
         };
         children.insert(name, node.id, self.named(parent.id, name));
@@ -279,7 +278,7 @@ impl NodeTable {
     fn named<'a>(&'a self, parent: NodeId, name: &'a OsStr) -> impl Fn(NodeId) -> bool + 'a {
         move |id| {
             self.get(id)
-                .is_some_and(|n| n.state.read().has_name(parent, name))
+                .is_some_and(|n| n.read_state().has_name(parent, name))
         }
     }
 
@@ -339,7 +338,7 @@ impl NodeTable {
             .remove_if(&id, |n, _| n.0.lookups.load(Ordering::Acquire) == 0);
         // Only the names are needed, not a copy of the whole state.
         let names: Vec<(NodeId, OsString)> = {
-            let st = node.state.read();
+            let st = node.read_state();
             std::iter::once((st.parent(), st.name().to_os_string()))
                 .chain(st.aliases.iter().cloned())
                 .collect()
