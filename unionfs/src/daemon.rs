@@ -129,7 +129,17 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
     if let Some(t) = args.timeout {
         timeouts.lower = std::time::Duration::from_secs(t);
     }
-    Ok(UnionFs::new(union, timeouts).with_passthrough(args.passthrough.unwrap_or(root)))
+    Ok(UnionFs::new(union, timeouts)
+        .with_passthrough(args.passthrough.unwrap_or(root))
+        .with_threads(serving_threads(args)))
+}
+
+/// Serving threads when `threads=` is not given: enough for a few requests blocked on
+/// the disk at once; all but one park while requests come one at a time.
+const DEFAULT_SERVING_THREADS: usize = 4;
+
+fn serving_threads(args: &MountArgs) -> usize {
+    args.threads.unwrap_or(DEFAULT_SERVING_THREADS)
 }
 
 /// The `fuser` configuration for a request: mount flags, access and threads.
@@ -173,7 +183,7 @@ pub fn fuse_config(args: &MountArgs) -> Config {
     } else {
         SessionACL::Owner
     };
-    config.n_threads = Some(args.threads.unwrap_or(4));
+    config.n_threads = Some(serving_threads(args));
     config.clone_fd = true;
     config
 }
@@ -193,10 +203,17 @@ pub struct Mounted {
 /// `fusermount3`, which does the same with the `subtype=` option.
 pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
     let config = fuse_config(args);
+    let workers = fs.workers();
+    let watch = |session: &fuser::Session<UnionFs>| {
+        if let Err(e) = workers.watch(std::os::fd::AsFd::as_fd(session)) {
+            log::warn!("serving threads won't park (no watchdog): {e}");
+        }
+    };
     let mountpoint = args.mountpoint.clone();
     if !nix::unistd::geteuid().is_root() {
         let mut session = fuser::Session::new(fs, &mountpoint, &config)
             .map_err(|e| MountError(format!("mounting {}: {e}", mountpoint.display())))?;
+        watch(&session);
         let mut unmounter = session.unmount_callable();
         return Ok(Mounted {
             session,
@@ -212,6 +229,7 @@ pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
             mountpoint.display()
         ))
     })?;
+    watch(&session);
     Ok(Mounted {
         session,
         unmount: Box::new(move || {

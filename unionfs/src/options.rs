@@ -290,7 +290,8 @@ options:
   workdir=DIR          staging area for atomic copy-up
   whiteout=kernel|oci  how to write whiteouts (default: kernel as root, oci otherwise)
   volatile             no fsync on copy-up (faster; a crash may lose copied data)
-  threads=N            serving threads (default 4)
+  threads=N            most serving threads (default 4); one serves while requests
+                       come one at a time, others join when it is stuck
   timeout=SECS         cache time for entries of read-only layers (default 86400)
   dircache=N|all       directory entries kept indexed in memory (default 8192); older
                        directories' indexes are dropped and rebuilt when needed

@@ -6,6 +6,9 @@
 
 mod convert;
 mod passthrough;
+mod workers;
+
+pub use workers::Workers;
 
 use std::ffi::OsStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -59,6 +62,7 @@ pub struct UnionFs {
     union: Union,
     timeouts: Timeouts,
     passthrough: Option<passthrough::Passthrough>,
+    workers: std::sync::Arc<Workers>,
 }
 
 impl UnionFs {
@@ -68,7 +72,21 @@ impl UnionFs {
             union,
             timeouts,
             passthrough: None,
+            workers: std::sync::Arc::new(Workers::new(1)),
         }
+    }
+
+    /// Sets how many threads `fuser` serves with (it must be given the same number);
+    /// all but one of them park while requests come one at a time (see [`Workers`]).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.workers = std::sync::Arc::new(Workers::new(threads));
+        self
+    }
+
+    /// The serving threads' bookkeeping, whose watchdog the daemon starts once the
+    /// session (and its `/dev/fuse` descriptor) exists.
+    pub fn workers(&self) -> std::sync::Arc<Workers> {
+        std::sync::Arc::clone(&self.workers)
     }
 
     /// Asks the kernel for FUSE passthrough (Linux 6.9+, root): open files whose backing
@@ -168,12 +186,15 @@ fn set_time(t: Option<TimeOrNow>) -> Option<SetTime> {
 }
 
 /// Runs a handler, turning a panic into an `EIO` reply (by dropping the unsent reply).
+/// The handler's thread counts as busy until the reply is sent, and may then park (see
+/// [`workers`]).
 macro_rules! guarded {
-    ($body:expr) => {
+    ($fs:expr, $body:expr) => {{
+        let _turn = $fs.workers.turn();
         if catch_unwind(AssertUnwindSafe(|| $body)).is_err() {
             log::error!("a request handler panicked; answered EIO");
         }
-    };
+    }};
 }
 
 impl Filesystem for UnionFs {
@@ -208,15 +229,15 @@ impl Filesystem for UnionFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        guarded!(self.entry(reply, self.union.lookup(parent.0, name)))
+        guarded!(self, self.entry(reply, self.union.lookup(parent.0, name)))
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        guarded!(self.union.forget(ino.0, nlookup))
+        guarded!(self, self.union.forget(ino.0, nlookup))
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        guarded!({
+        guarded!(self, {
             let result = match fh {
                 Some(fh) => self
                     .union
@@ -249,7 +270,7 @@ impl Filesystem for UnionFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        guarded!({
+        guarded!(self, {
             let set = SetAttr {
                 mode,
                 uid,
@@ -266,10 +287,14 @@ impl Filesystem for UnionFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        guarded!(match self.union.readlink(ino.0) {
-            Ok(target) => reply.data(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str())),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.readlink(ino.0) {
+                Ok(target) =>
+                    reply.data(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str())),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn mknod(
@@ -282,7 +307,7 @@ impl Filesystem for UnionFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        guarded!({
+        guarded!(self, {
             let spec = NewEntry::Special {
                 mode,
                 rdev: rdev as u64,
@@ -300,24 +325,30 @@ impl Filesystem for UnionFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        guarded!({
+        guarded!(self, {
             let spec = NewEntry::Dir { mode };
             self.make(req, parent, name, spec, umask, reply)
         })
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        guarded!(match self.union.unlink(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.unlink(parent.0, name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        guarded!(match self.union.rmdir(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.rmdir(parent.0, name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn symlink(
@@ -328,7 +359,7 @@ impl Filesystem for UnionFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        guarded!({
+        guarded!(self, {
             let spec = NewEntry::Symlink { target };
             self.make(req, parent, link_name, spec, 0, reply)
         })
@@ -344,13 +375,16 @@ impl Filesystem for UnionFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        guarded!(match self
-            .union
-            .rename(parent.0, name, newparent.0, newname, flags.bits())
-        {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self
+                .union
+                .rename(parent.0, name, newparent.0, newname, flags.bits())
+            {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn link(
@@ -361,21 +395,27 @@ impl Filesystem for UnionFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        guarded!(self.entry(reply, self.union.link(ino.0, newparent.0, newname)))
+        guarded!(
+            self,
+            self.entry(reply, self.union.link(ino.0, newparent.0, newname))
+        )
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        guarded!(match self.union.open(ino.0, flags.0) {
-            Ok(fh) => match self.io_mode(ino.0, fh, |fd| reply.open_backing(fd)) {
-                passthrough::Decision::Pass(id) => {
-                    reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id)
-                }
-                passthrough::Decision::Serve => {
-                    reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
-                }
-            },
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.open(ino.0, flags.0) {
+                Ok(fh) => match self.io_mode(ino.0, fh, |fd| reply.open_backing(fd)) {
+                    passthrough::Decision::Pass(id) => {
+                        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id)
+                    }
+                    passthrough::Decision::Serve => {
+                        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                    }
+                },
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn read(
@@ -389,16 +429,19 @@ impl Filesystem for UnionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        guarded!(READ_BUFFER.with_borrow_mut(|buf| {
-            if buf.len() < size as usize {
-                buf.resize(size as usize, 0);
-            }
-            let buf = &mut buf[..size as usize];
-            match self.union.read_into(fh.0, offset, buf) {
-                Ok(n) => reply.data(&buf[..n]),
-                Err(e) => reply.error(errno(e)),
-            }
-        }))
+        guarded!(
+            self,
+            READ_BUFFER.with_borrow_mut(|buf| {
+                if buf.len() < size as usize {
+                    buf.resize(size as usize, 0);
+                }
+                let buf = &mut buf[..size as usize];
+                match self.union.read_into(fh.0, offset, buf) {
+                    Ok(n) => reply.data(&buf[..n]),
+                    Err(e) => reply.error(errno(e)),
+                }
+            })
+        )
     }
 
     fn write(
@@ -413,10 +456,13 @@ impl Filesystem for UnionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        guarded!(match self.union.write(fh.0, offset, data) {
-            Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.write(fh.0, offset, data) {
+                Ok(n) => reply.written(n as u32),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     /// Answered `ENOSYS`, on purpose: the kernel then stops sending FLUSH (one request
@@ -444,7 +490,7 @@ impl Filesystem for UnionFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        guarded!({
+        guarded!(self, {
             if let Some(pt) = &self.passthrough {
                 pt.release(fh.0);
             }
@@ -461,24 +507,30 @@ impl Filesystem for UnionFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        guarded!(match self.union.fsync(fh.0, datasync) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.fsync(fh.0, datasync) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        guarded!(match self.union.opendir(ino.0) {
-            // The kernel keeps the listing in the directory's page cache and serves later
-            // listings from it (dropping it when the directory's mtime moves or a change
-            // goes through this mount), as fuse-overlayfs does: a warm `find` or `ls -l`
-            // then sends no READDIRPLUS, which would also drop each entry's cached ACLs.
-            Ok(fh) => reply.opened(
-                FileHandle(fh),
-                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
-            ),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.opendir(ino.0) {
+                // The kernel keeps the listing in the directory's page cache and serves later
+                // listings from it (dropping it when the directory's mtime moves or a change
+                // goes through this mount), as fuse-overlayfs does: a warm `find` or `ls -l`
+                // then sends no READDIRPLUS, which would also drop each entry's cached ACLs.
+                Ok(fh) => reply.opened(
+                    FileHandle(fh),
+                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+                ),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn readdir(
@@ -489,17 +541,20 @@ impl Filesystem for UnionFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        guarded!(match self.union.readdir(fh.0, offset) {
-            Ok(entries) => {
-                for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-                    if reply.add(INodeNo(e.ino), (i + 1) as u64, file_type(e.kind), &e.name) {
-                        break;
+        guarded!(
+            self,
+            match self.union.readdir(fh.0, offset) {
+                Ok(entries) => {
+                    for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+                        if reply.add(INodeNo(e.ino), (i + 1) as u64, file_type(e.kind), &e.name) {
+                            break;
+                        }
                     }
+                    reply.ok()
                 }
-                reply.ok()
+                Err(e) => reply.error(errno(e)),
             }
-            Err(e) => reply.error(errno(e)),
-        })
+        )
     }
 
     fn readdirplus(
@@ -510,55 +565,58 @@ impl Filesystem for UnionFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        guarded!(match self.union.readdir(fh.0, offset) {
-            Ok(entries) => {
-                for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-                    let next = (i + 1) as u64;
-                    let full = if e.name == "." || e.name == ".." {
-                        let attr = self.union.getattr(ino.0).map(|a| file_attr(&a));
-                        match attr {
-                            Ok(mut a) => {
-                                a.ino = INodeNo(e.ino);
-                                reply.add(
-                                    INodeNo(e.ino),
-                                    next,
-                                    &e.name,
-                                    &Duration::ZERO,
-                                    &a,
-                                    Generation(0),
-                                )
-                            }
-                            Err(_) => continue,
-                        }
-                    } else {
-                        match self.union.lookup(ino.0, &e.name) {
-                            Ok((node, attr)) => {
-                                let ttl = self.ttl(node.read_state().upper);
-                                let full = reply.add(
-                                    INodeNo(attr.ino),
-                                    next,
-                                    &e.name,
-                                    &ttl,
-                                    &file_attr(&attr),
-                                    Generation(node.generation()),
-                                );
-                                if full {
-                                    // Not sent: the kernel won't count this lookup.
-                                    self.union.forget(node.id, 1);
+        guarded!(
+            self,
+            match self.union.readdir(fh.0, offset) {
+                Ok(entries) => {
+                    for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+                        let next = (i + 1) as u64;
+                        let full = if e.name == "." || e.name == ".." {
+                            let attr = self.union.getattr(ino.0).map(|a| file_attr(&a));
+                            match attr {
+                                Ok(mut a) => {
+                                    a.ino = INodeNo(e.ino);
+                                    reply.add(
+                                        INodeNo(e.ino),
+                                        next,
+                                        &e.name,
+                                        &Duration::ZERO,
+                                        &a,
+                                        Generation(0),
+                                    )
                                 }
-                                full
+                                Err(_) => continue,
                             }
-                            Err(_) => continue,
+                        } else {
+                            match self.union.lookup(ino.0, &e.name) {
+                                Ok((node, attr)) => {
+                                    let ttl = self.ttl(node.read_state().upper);
+                                    let full = reply.add(
+                                        INodeNo(attr.ino),
+                                        next,
+                                        &e.name,
+                                        &ttl,
+                                        &file_attr(&attr),
+                                        Generation(node.generation()),
+                                    );
+                                    if full {
+                                        // Not sent: the kernel won't count this lookup.
+                                        self.union.forget(node.id, 1);
+                                    }
+                                    full
+                                }
+                                Err(_) => continue,
+                            }
+                        };
+                        if full {
+                            break;
                         }
-                    };
-                    if full {
-                        break;
                     }
+                    reply.ok()
                 }
-                reply.ok()
+                Err(e) => reply.error(errno(e)),
             }
-            Err(e) => reply.error(errno(e)),
-        })
+        )
     }
 
     fn releasedir(
@@ -569,7 +627,7 @@ impl Filesystem for UnionFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        guarded!({
+        guarded!(self, {
             self.union.releasedir(fh.0);
             reply.ok()
         })
@@ -587,12 +645,15 @@ impl Filesystem for UnionFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        guarded!(match self.union.statfs() {
-            Ok(s) => reply.statfs(
-                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize
-            ),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.statfs() {
+                Ok(s) => reply.statfs(
+                    s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize
+                ),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn setxattr(
@@ -605,45 +666,62 @@ impl Filesystem for UnionFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        guarded!(match self.union.setxattr(ino.0, name, value, flags) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.setxattr(ino.0, name, value, flags) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        guarded!(match self.union.getxattr(ino.0, name) {
-            Ok(value) => convert::reply_xattr(reply, size, &value),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.getxattr(ino.0, name) {
+                Ok(value) => convert::reply_xattr(reply, size, &value),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        guarded!(match self.union.listxattr(ino.0) {
-            Ok(names) => {
-                let mut buf = Vec::new();
-                for n in names {
-                    buf.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(n.as_os_str()));
-                    buf.push(0);
+        guarded!(
+            self,
+            match self.union.listxattr(ino.0) {
+                Ok(names) => {
+                    let mut buf = Vec::new();
+                    for n in names {
+                        buf.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(
+                            n.as_os_str(),
+                        ));
+                        buf.push(0);
+                    }
+                    convert::reply_xattr(reply, size, &buf)
                 }
-                convert::reply_xattr(reply, size, &buf)
+                Err(e) => reply.error(errno(e)),
             }
-            Err(e) => reply.error(errno(e)),
-        })
+        )
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        guarded!(match self.union.removexattr(ino.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.removexattr(ino.0, name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        guarded!(match self.union.getattr(ino.0) {
-            Ok(_) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.getattr(ino.0) {
+                Ok(_) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn create(
@@ -656,7 +734,7 @@ impl Filesystem for UnionFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        guarded!({
+        guarded!(self, {
             let spec = NewEntry::File { mode, flags };
             match self
                 .union
@@ -702,10 +780,13 @@ impl Filesystem for UnionFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        guarded!(match self.union.fallocate(fh.0, mode, offset, length) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.fallocate(fh.0, mode, offset, length) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 
     fn lseek(
@@ -717,9 +798,12 @@ impl Filesystem for UnionFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        guarded!(match self.union.lseek(fh.0, offset, whence) {
-            Ok(off) => reply.offset(off),
-            Err(e) => reply.error(errno(e)),
-        })
+        guarded!(
+            self,
+            match self.union.lseek(fh.0, offset, whence) {
+                Ok(off) => reply.offset(off),
+                Err(e) => reply.error(errno(e)),
+            }
+        )
     }
 }
