@@ -52,7 +52,16 @@ fn raw_names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn merged_and_deduplicated_like_the_kernel() {
-    let mut t = Twin::new(3, "", "", big_dir);
+    merged_and_deduplicated_like_the_kernel_on("");
+}
+
+#[test]
+fn merged_and_deduplicated_like_the_kernel_with_readdirplus_always() {
+    merged_and_deduplicated_like_the_kernel_on("readdirplus=always");
+}
+
+fn merged_and_deduplicated_like_the_kernel_on(opts: &str) {
+    let mut t = Twin::new(3, "", opts, big_dir);
     for sub in ["big", "big/opaque"] {
         let (k, d) = t.both(|r| raw_names(&r.join(sub)));
         let dset: BTreeSet<&String> = d.iter().collect();
@@ -160,9 +169,20 @@ fn telldir_and_seekdir_offsets_are_stable() {
 
 #[test]
 fn d_type_and_d_ino_agree_with_lstat() {
+    d_type_and_d_ino_agree_with_lstat_on("");
+}
+
+/// With every directory read a READDIRPLUS, each lstat below is answered from the
+/// attributes the listing carried, not from a LOOKUP.
+#[test]
+fn d_type_and_d_ino_agree_with_lstat_with_readdirplus_always() {
+    d_type_and_d_ino_agree_with_lstat_on("readdirplus=always");
+}
+
+fn d_type_and_d_ino_agree_with_lstat_on(opts: &str) {
     let s = LayerStack::new(3);
     big_dir(&s);
-    let _m = FuseMount::mount(&s, "");
+    let _m = FuseMount::mount(&s, opts);
     fs::write(s.m("big/upper-file"), b"u").expect("create");
     fs::create_dir(s.m("big/upper-dir")).expect("mkdir");
     let mut d = nix::dir::Dir::open(

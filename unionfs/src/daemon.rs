@@ -131,7 +131,8 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
     }
     Ok(UnionFs::new(union, timeouts)
         .with_passthrough(args.passthrough.unwrap_or(root))
-        .with_threads(serving_threads(args)))
+        .with_threads(serving_threads(args))
+        .with_readdirplus(args.readdirplus_always))
 }
 
 /// Serving threads when `threads=` is not given: enough for a few requests blocked on

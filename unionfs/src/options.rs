@@ -51,6 +51,9 @@ pub struct MountArgs {
     pub index: Option<PathBuf>,
     /// FUSE passthrough of file I/O (`None`: on as root, where the kernel allows it).
     pub passthrough: Option<bool>,
+    /// Answer every directory read with attributes (`readdirplus=always`) instead of
+    /// letting the kernel choose (`auto`, the default). See `UnionFs::with_readdirplus`.
+    pub readdirplus_always: bool,
     /// Entry and attribute cache time, seconds, for read-only entries.
     pub timeout: Option<u64>,
     /// How many merged directory entries to keep indexed in memory (`dircache=N|all`).
@@ -186,6 +189,13 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
             })
         }
         ("passthrough", None) => args.passthrough = Some(true),
+        ("readdirplus", Some(v)) => {
+            args.readdirplus_always = match v.as_str() {
+                "always" => true,
+                "auto" => false,
+                other => return Err(format!("readdirplus={other}: expected auto or always")),
+            }
+        }
         ("subtype", Some(_)) => {}
         ("volatile", None) => args.volatile = true,
         ("ro", None) => args.read_only = true,
@@ -296,6 +306,10 @@ options:
   dircache=N|all       directory entries kept indexed in memory (default 8192); older
                        directories' indexes are dropped and rebuilt when needed
   passthrough=on|off   let the kernel do file I/O directly (default on as root)
+  readdirplus=auto|always
+                       always: every directory read carries the entries' attributes
+                       (faster stat-heavy walks, slower plain listings of big dirs);
+                       auto (default): the kernel asks for them when it sees stats
   index=FILE           persistent index of the lower layers (built by unionfs-index build):
                        lower-only directories are served from it without reading the layers
   ro, allow_other, allow_root, default_permissions, [no]suid, [no]dev, [no]exec
@@ -365,6 +379,21 @@ mod tests {
                 .expect("parses")
                 .dir_cache_entries,
             None
+        );
+    }
+
+    #[test]
+    fn readdirplus_is_auto_unless_always() {
+        let always = |opts: &str| {
+            p(&["-o", &format!("lowerdir=/l{opts}"), "/m"]).map(|a| a.readdirplus_always)
+        };
+        assert_eq!(always(""), Ok(false));
+        assert_eq!(always(",readdirplus=auto"), Ok(false));
+        assert_eq!(always(",readdirplus=always"), Ok(true));
+        assert!(
+            always(",readdirplus=never")
+                .unwrap_err()
+                .contains("readdirplus=never")
         );
     }
 }

@@ -63,6 +63,7 @@ pub struct UnionFs {
     timeouts: Timeouts,
     passthrough: Option<passthrough::Passthrough>,
     workers: std::sync::Arc<Workers>,
+    readdirplus_always: bool,
 }
 
 impl UnionFs {
@@ -73,7 +74,21 @@ impl UnionFs {
             timeouts,
             passthrough: None,
             workers: std::sync::Arc::new(Workers::new(1)),
+            readdirplus_always: false,
         }
+    }
+
+    /// Has every directory read answered with the entries' attributes (READDIRPLUS)
+    /// rather than leaving the choice to the kernel. The kernel's own choice asks for
+    /// them on a directory's first read and after lookups in it, but `find` and `ls -l`
+    /// read a whole directory before they stat any of it, so every entry of a big
+    /// directory past the first few dozen costs a LOOKUP. Measured on the bench stack,
+    /// cold: a stat-ing walk 0.58 → 0.41 s (14.3k → 4.0k context switches); but a
+    /// plain `ls` of the 10,000-entry directory 0.03 → 0.16 s and `find -name`
+    /// 0.21 → 0.37 s, since every entry is then looked up in the layers. So not the default.
+    pub fn with_readdirplus(mut self, always: bool) -> Self {
+        self.readdirplus_always = always;
+        self
     }
 
     /// Sets how many threads `fuser` serves with (it must be given the same number);
@@ -200,9 +215,11 @@ macro_rules! guarded {
 impl Filesystem for UnionFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         use fuser::InitFlags;
+        if !self.readdirplus_always {
+            let _ = config.add_capabilities(InitFlags::FUSE_READDIRPLUS_AUTO);
+        }
         for flag in [
             InitFlags::FUSE_DO_READDIRPLUS,
-            InitFlags::FUSE_READDIRPLUS_AUTO,
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_EXPORT_SUPPORT,
             InitFlags::FUSE_ATOMIC_O_TRUNC,
