@@ -78,6 +78,14 @@ impl Pool {
         assert_eq!(self.workers.parked(), n);
     }
 
+    /// Sends `n` quick requests, each after the previous one was answered.
+    fn one_at_a_time(&mut self, n: u8) {
+        for i in 0..n {
+            self.send(i);
+            assert_eq!(self.answer(), i);
+        }
+    }
+
     fn answer(&self) -> u8 {
         self.answers.recv_timeout(LIVENESS).expect("an answer")
     }
@@ -97,10 +105,7 @@ impl Pool {
 #[test]
 fn one_request_at_a_time_leaves_one_thread_waiting() {
     let (mut pool, _) = pool(4, false);
-    for i in 0..16 {
-        pool.send(i);
-        assert_eq!(pool.answer(), i);
-    }
+    pool.one_at_a_time(16);
     // Every thread but one has answered a request while another waited, and parked;
     // with no watchdog here, nothing wakes them until `close`.
     pool.wait_parked(3);
@@ -112,10 +117,7 @@ fn one_request_at_a_time_leaves_one_thread_waiting() {
 fn a_blocked_request_does_not_hold_up_the_next() {
     let (mut pool, watch) = pool(3, true);
     // Park all but one thread first.
-    for i in 0..8 {
-        pool.send(i);
-        assert_eq!(pool.answer(), i);
-    }
+    pool.one_at_a_time(8);
     pool.wait_parked(2);
     pool.send(BLOCK);
     pool.send(b'q');
@@ -131,10 +133,7 @@ fn a_blocked_request_does_not_hold_up_the_next() {
 #[test]
 fn the_watchdog_releases_parked_threads_when_the_connection_ends() {
     let (mut pool, watch) = pool(4, true);
-    for i in 0..8 {
-        pool.send(i);
-        assert_eq!(pool.answer(), i);
-    }
+    pool.one_at_a_time(8);
     // Joins every thread, parked ones included: a hang here is the failure.
     pool.end(watch);
 }
@@ -143,10 +142,7 @@ fn the_watchdog_releases_parked_threads_when_the_connection_ends() {
 fn a_single_thread_never_parks() {
     let (mut pool, watch) = pool(1, true);
     assert!(watch.is_none(), "no watchdog for one thread");
-    for i in 0..4 {
-        pool.send(i);
-        assert_eq!(pool.answer(), i);
-    }
+    pool.one_at_a_time(4);
     assert_eq!(pool.workers.parked(), 0);
     pool.end(None);
 }
