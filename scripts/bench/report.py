@@ -274,7 +274,8 @@ METHOD = """\
   directories; `data-full` (or `data-quick`) holds the synthetic data, written by `scripts/bench/gendata.py` from a
   seeded generator: the small-files dir, the big file (real, non-sparse data), half of the rm tree, the tar and the C
   project. The lower dirs are `data:mods:apt:base` (leftmost on top).
-- Each repetition runs every workload on every filesystem, rotating the filesystem order per repetition;
+- Each repetition runs every workload on every filesystem, rotating the filesystem order and reversing it every
+  other repetition (so each pair of filesystems runs in both orders);
   each run mounts the stack with a fresh, empty upper and work dir and unmounts it afterwards.
 - Upper and work dirs are not deleted between runs but moved aside and deleted after the last run (and a run
   started within a minute of such a purge waits first): ext4's inode allocator skips inodes deleted in the last
