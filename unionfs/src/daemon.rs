@@ -143,7 +143,8 @@ fn serving_threads(args: &MountArgs) -> usize {
     args.threads.unwrap_or(DEFAULT_SERVING_THREADS)
 }
 
-/// The `fuser` configuration for a request: mount flags, access and threads.
+/// The `fuser` configuration for a request: mount flags and access. The serving
+/// threads come from the filesystem (see [`mount`]).
 pub fn fuse_config(args: &MountArgs) -> Config {
     let root = nix::unistd::geteuid().is_root();
     let mut opts = vec![
@@ -184,7 +185,6 @@ pub fn fuse_config(args: &MountArgs) -> Config {
     } else {
         SessionACL::Owner
     };
-    config.n_threads = Some(serving_threads(args));
     config.clone_fd = true;
     config
 }
@@ -203,8 +203,11 @@ pub struct Mounted {
 /// `findmnt -t` and `umount -t` see what it is; unprivileged users go through
 /// `fusermount3`, which does the same with the `subtype=` option.
 pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
-    let config = fuse_config(args);
+    let mut config = fuse_config(args);
     let workers = fs.workers();
+    // The thread count the workers' bookkeeping counts on (a larger one would park
+    // threads that don't exist).
+    config.n_threads = Some(workers.threads());
     let watch = |session: &fuser::Session<UnionFs>| {
         if let Err(e) = workers.watch(std::os::fd::AsFd::as_fd(session)) {
             log::warn!("serving threads won't park (no watchdog): {e}");

@@ -91,8 +91,9 @@ impl UnionFs {
         self
     }
 
-    /// Sets how many threads `fuser` serves with (it must be given the same number);
-    /// all but one of them park while requests come one at a time (see [`Workers`]).
+    /// Sets how many threads `fuser` serves with (the daemon gives `fuser` the
+    /// number [`Workers::threads`] reports); all but one of them park while requests
+    /// come one at a time (see [`Workers`]).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.workers = std::sync::Arc::new(Workers::new(threads));
         self

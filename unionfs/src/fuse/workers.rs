@@ -83,6 +83,11 @@ impl Workers {
         }
     }
 
+    /// Threads `fuser` must run for this bookkeeping to hold.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// Marks the calling thread busy with a request until the turn is dropped.
     pub(crate) fn turn(&self) -> Turn<'_> {
         self.busy.fetch_add(1, SeqCst);
