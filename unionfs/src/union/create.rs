@@ -198,17 +198,31 @@ impl Union {
             entry.top_lower = self.layers.lower_indexes().next();
         }
         index.entries.insert(name, entry);
-        let lower_path = pnode
+        let ino = self.layers.map_ino(st.st_dev, st.st_ino);
+        let (node, attr) = self.bind_upper(&pnode, name, kind, ino, &st);
+        Ok((node, attr, fd))
+    }
+
+    /// Binds `parent/name`, just made in the upper layer, to its node (a new one, or the
+    /// file's own for a hard link) and gives its attributes.
+    fn bind_upper(
+        &self,
+        parent: &Node,
+        name: &OsStr,
+        kind: u32,
+        ino: u64,
+        st: &FileStat,
+    ) -> (Arc<Node>, Attr) {
+        let lower_path = parent
             .read_state()
             .child_lower_path(name, kind == libc::S_IFDIR);
-        let ino = self.layers.map_ino(st.st_dev, st.st_ino);
-        let node = self.nodes.bind(&pnode, name, kind, ino, || {
-            let mut state = NodeState::new(pnode.id, name, lower_path);
+        let node = self.nodes.bind(parent, name, kind, ino, || {
+            let mut state = NodeState::new(parent.id, name, lower_path);
             state.upper = true;
             state
         });
-        let attr = self.attr_of(&node, &node.snapshot(), &st);
-        Ok((node, attr, fd))
+        let attr = self.attr_of(&node, &node.snapshot(), st);
+        (node, attr)
     }
 
     /// Makes the entry itself, owned by `owner`, with its final mode; returns its
@@ -371,17 +385,8 @@ impl Union {
             entry.top_lower = self.layers.lower_indexes().next();
         }
         index.entries.insert(newname, entry);
-        let lower_path = pnode
-            .read_state()
-            .child_lower_path(newname, src.kind() == libc::S_IFDIR);
         let ino = self.nodes.ino(&src);
-        let node = self.nodes.bind(&pnode, newname, src.kind(), ino, || {
-            let mut state = NodeState::new(pnode.id, newname, lower_path);
-            state.upper = true;
-            state
-        });
-        let attr = self.attr_of(&node, &node.snapshot(), &st);
-        Ok((node, attr))
+        Ok(self.bind_upper(&pnode, newname, src.kind(), ino, &st))
     }
 }
 
