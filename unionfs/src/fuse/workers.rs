@@ -94,7 +94,7 @@ impl Workers {
         Turn(self)
     }
 
-    /// Threads parked and not told to wake (for tests and logs).
+    /// Threads parked and not told to wake.
     #[cfg(test)]
     pub(crate) fn parked(&self) -> usize {
         self.parked.load(SeqCst)
@@ -195,7 +195,7 @@ impl Workers {
         loop {
             if quiet >= QUIET_TICKS {
                 // Polling the descriptor wakes on every request, so only while idle.
-                if wait_for(fuse, PollFlags::POLLIN, PollTimeout::NONE) {
+                if poll_closed(fuse, PollFlags::POLLIN, PollTimeout::NONE) {
                     break;
                 }
                 quiet = 0;
@@ -203,7 +203,7 @@ impl Workers {
                 continue;
             }
             std::thread::sleep(TICK);
-            if wait_for(fuse, PollFlags::empty(), PollTimeout::ZERO) {
+            if poll_closed(fuse, PollFlags::empty(), PollTimeout::ZERO) {
                 break;
             }
             let finished = self.finished.load(SeqCst);
@@ -225,9 +225,10 @@ impl Workers {
     }
 }
 
-/// Polls `fd` for `events`; true when the descriptor reports that it has closed (the
-/// FUSE connection ended: `POLLERR`; a pipe's writer went away: `POLLHUP`).
-fn wait_for(fd: &OwnedFd, events: PollFlags, timeout: PollTimeout) -> bool {
+/// Polls `fd` for `events` (none: only for its end); true when the descriptor reports
+/// that it has closed (the FUSE connection ended: `POLLERR`; a pipe's writer went
+/// away: `POLLHUP`).
+fn poll_closed(fd: &OwnedFd, events: PollFlags, timeout: PollTimeout) -> bool {
     let mut fds = [PollFd::new(fd.as_fd(), events)];
     match poll(&mut fds, timeout) {
         Ok(_) => fds[0].revents().is_some_and(|r| {
