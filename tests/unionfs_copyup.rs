@@ -392,3 +392,80 @@ fn open_handles_report_the_copied_up_attributes() {
     }
     drop(m);
 }
+
+/// With `-o passthrough=all`, a large lower file opened for reading passes through to
+/// the kernel, which can't move that handle to a copy-up nor open the copy beside it. So
+/// while the lower file is held, opening it for writing or truncating it fails with
+/// ETXTBSY (as for a running program), renaming it still works and keeps the data the
+/// reader sees, and once the reader closes, the writer gets its copy-up. Programs in
+/// lower layers still run (exec maps the file through its passthrough handle).
+#[test]
+fn passthrough_all_holds_lower_files_still_while_read() {
+    let s = LayerStack::new(1);
+    // Past the size below which lower files are served from the page cache instead.
+    let data: Vec<u8> = (0..256 << 10).map(|i: u32| (i % 251) as u8).collect();
+    layers::file(&s.lower(0).join("f"), &data, 0o644).expect("file");
+    layers::file(&s.lower(0).join("small"), b"small\n", 0o644).expect("file");
+    fs::copy("/bin/true", s.lower(0).join("true")).expect("copy /bin/true into the layer");
+    let m = FuseMount::mount(&s, "passthrough=all");
+    let passes_through = !m.stderr().contains("no FUSE passthrough");
+    let append = |name: &str, data: &[u8]| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(s.m(name))
+            .and_then(|mut w| w.write_all(data))
+    };
+
+    let small = fs::File::open(s.m("small")).expect("open a small file for reading");
+    append("small", b"appended\n").expect("small files are served: they can be written");
+    drop(small);
+    let reader = fs::File::open(s.m("f")).expect("open for reading");
+    let read_back = |f: &fs::File| {
+        let mut buf = vec![0u8; data.len() + 64];
+        let n = f.read_at(&mut buf, 0).expect("pread");
+        buf.truncate(n);
+        buf
+    };
+    assert!(read_back(&reader) == data);
+    if passes_through {
+        let busy = append("f", b"x").expect_err("a writer beside a reader of the lower file");
+        assert_eq!(busy.raw_os_error(), Some(libc::ETXTBSY), "{busy}");
+        let busy = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(s.m("f"))
+            .expect_err("O_TRUNC beside a reader of the lower file");
+        assert_eq!(busy.raw_os_error(), Some(libc::ETXTBSY), "{busy}");
+        let c = std::ffi::CString::new(s.m("f").as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: plain syscall on a NUL-terminated path.
+        let rc = unsafe { libc::truncate(c.as_ptr(), 3) };
+        assert_eq!(rc, -1, "truncate beside a reader of the lower file");
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ETXTBSY)
+        );
+        assert!(
+            !s.upper.join("f").exists(),
+            "a refused writer copied nothing up"
+        );
+    }
+    fs::rename(s.m("f"), s.m("g")).expect("rename beside a reader");
+    assert!(fs::read(s.m("g")).expect("read the new name") == data);
+    assert!(read_back(&reader) == data, "read after the rename");
+    drop(reader);
+
+    append("g", b"appended\n").expect("a writer once the reader closed");
+    let new = [&data[..], b"appended\n"].concat();
+    assert!(fs::read(s.m("g")).expect("read anew") == new);
+    assert!(fs::read(s.upper.join("g")).expect("copied up") == new);
+    assert!(
+        fs::read(s.lower(0).join("f")).expect("lower") == data,
+        "the lower layer is never written"
+    );
+
+    let st = Command::new(s.m("true"))
+        .status()
+        .expect("run a lower program");
+    assert!(st.success(), "{st}");
+    drop(m);
+}

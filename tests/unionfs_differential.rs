@@ -148,6 +148,28 @@ fn gen_stack(seed: u64) -> LayerStack {
     s
 }
 
+/// Grows every lower file of 70,000 bytes or more past 128 KiB, the size from which
+/// `passthrough=all` passes lower files through (smaller ones are served by the daemon).
+fn enlarge_big_files(s: &LayerStack) {
+    use std::io::Write;
+    let mut dirs: Vec<std::path::PathBuf> = s.lowers.clone();
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).expect("read a layer dir") {
+            let entry = entry.expect("dir entry");
+            let ft = entry.file_type().expect("file type");
+            if ft.is_dir() {
+                dirs.push(entry.path());
+            } else if ft.is_file() && entry.metadata().expect("metadata").len() >= 70_000 {
+                let mut f = fs::OpenOptions::new()
+                    .append(true)
+                    .open(entry.path())
+                    .expect("open a big layer file");
+                f.write_all(&[0x5a; 80 << 10]).expect("grow it");
+            }
+        }
+    }
+}
+
 /// A whiteout in a directory that is not merged (nothing below it) hides nothing, and
 /// kernel overlayfs then lists it in readdir while lookup says ENOENT: an inconsistent
 /// reference. Such whiteouts cannot be produced by overlayfs itself; remove them from
@@ -625,17 +647,30 @@ fn persistent_index_opt(fs_: &LayerStack) -> String {
     format!("index={}", out.display())
 }
 
-/// Runs one seed; with `readback`, finally mounts the daemon's upper under the kernel;
-/// with `pindex`, the daemon serves lower-only directories from a persistent index.
-fn run_seed(seed: u64, steps: u64, readback: bool, pindex: bool) -> u64 {
+/// How the daemon under test is mounted.
+#[derive(Clone, Copy, Debug)]
+enum Daemon {
+    /// With its defaults.
+    Default,
+    /// Serving lower-only directories from a persistent index of the lower chain.
+    PersistentIndex,
+    /// With lower files opened for reading passed through to the kernel.
+    PassthroughAll,
+}
+
+/// Runs one seed; with `readback`, finally mounts the daemon's upper under the kernel.
+fn run_seed(seed: u64, steps: u64, readback: bool, daemon: Daemon) -> u64 {
     let template = gen_stack(seed);
+    if matches!(daemon, Daemon::PassthroughAll) {
+        enlarge_big_files(&template);
+    }
     let ks = LayerStack::copy_of(&template);
     let fs_ = LayerStack::copy_of(&template);
     drop(template);
-    let dopts = if pindex {
-        persistent_index_opt(&fs_)
-    } else {
-        String::new()
+    let dopts = match daemon {
+        Daemon::Default => String::new(),
+        Daemon::PersistentIndex => persistent_index_opt(&fs_),
+        Daemon::PassthroughAll => "passthrough=all".to_string(),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ops = 0;
@@ -753,7 +788,7 @@ fn run_seed(seed: u64, steps: u64, readback: bool, pindex: bool) -> u64 {
 
 /// Runs the seeds `first..` (or only `UNIONFS_DIFF_SEED`); `readback` adds the final
 /// kernel-reads-the-daemon's-upper check to each.
-fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool, pindex: bool) {
+fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool, daemon: Daemon) {
     let seeds: Vec<u64> = match std::env::var("UNIONFS_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -768,10 +803,10 @@ fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool, pindex:
     };
     let mut total = 0;
     for &seed in &seeds {
-        total += run_seed(seed, steps, readback, pindex);
+        total += run_seed(seed, steps, readback, daemon);
     }
     println!(
-        "differential: {} seeds ({}..), {total} operations compared against kernel overlayfs ({KERNEL_OPTS}), \
+        "differential ({daemon:?} daemon): {} seeds ({}..), {total} operations compared against kernel overlayfs ({KERNEL_OPTS}), \
          views compared after every step and after a remount{}",
         seeds.len(),
         seeds.first().copied().unwrap_or(0),
@@ -786,12 +821,24 @@ fn run_seeds(first: u64, default_seeds: u64, steps: u64, readback: bool, pindex:
 // Two tests so the seeds run on two threads.
 #[test]
 fn differential_seeds_from_0() {
-    run_seeds(0, 20, env_num("UNIONFS_DIFF_STEPS", 80), false, false);
+    run_seeds(
+        0,
+        20,
+        env_num("UNIONFS_DIFF_STEPS", 80),
+        false,
+        Daemon::Default,
+    );
 }
 
 #[test]
 fn differential_seeds_from_1000() {
-    run_seeds(1000, 20, env_num("UNIONFS_DIFF_STEPS", 80), false, false);
+    run_seeds(
+        1000,
+        20,
+        env_num("UNIONFS_DIFF_STEPS", 80),
+        false,
+        Daemon::Default,
+    );
 }
 
 /// What the daemon writes is what the kernel reads: after the random operations, the
@@ -799,14 +846,39 @@ fn differential_seeds_from_1000() {
 /// reference view. Separate from the two tests above so each property fails on its own.
 #[test]
 fn differential_kernel_reads_the_daemons_upper() {
-    run_seeds(2000, 8, env_num("UNIONFS_DIFF_STEPS", 60), true, false);
+    run_seeds(
+        2000,
+        8,
+        env_num("UNIONFS_DIFF_STEPS", 60),
+        true,
+        Daemon::Default,
+    );
 }
 
 /// The same operations with the daemon serving lower-only directories from a persistent
 /// index of the lower chain (`-o index=FILE`): the index must change nothing.
 #[test]
 fn differential_with_persistent_index() {
-    run_seeds(3000, 8, env_num("UNIONFS_DIFF_STEPS", 60), false, true);
+    run_seeds(
+        3000,
+        8,
+        env_num("UNIONFS_DIFF_STEPS", 60),
+        false,
+        Daemon::PersistentIndex,
+    );
+}
+
+/// The same operations with lower files opened for reading passed through to the
+/// kernel (`-o passthrough=all`): reads, copy-ups and the merged view must not change.
+#[test]
+fn differential_with_passthrough_all() {
+    run_seeds(
+        4000,
+        8,
+        env_num("UNIONFS_DIFF_STEPS", 60),
+        false,
+        Daemon::PassthroughAll,
+    );
 }
 
 // ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use fuser::{Config, MountOption, SessionACL};
 
-use crate::fuse::{Timeouts, UnionFs};
+use crate::fuse::{PassthroughScope, Timeouts, UnionFs};
 use crate::layer::LayerStack;
 use crate::options::MountArgs;
 use crate::union::{Union, UnionConfig};
@@ -130,7 +130,11 @@ pub fn build(args: &MountArgs) -> Result<UnionFs, MountError> {
         timeouts.lower = std::time::Duration::from_secs(t);
     }
     Ok(UnionFs::new(union, timeouts)
-        .with_passthrough(args.passthrough.unwrap_or(root))
+        .with_passthrough(args.passthrough.unwrap_or(if root {
+            PassthroughScope::Stable
+        } else {
+            PassthroughScope::Off
+        }))
         .with_threads(serving_threads(args))
         .with_readdirplus(args.readdirplus_always))
 }

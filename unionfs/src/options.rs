@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::fuse::PassthroughScope;
 use crate::whiteout::WhiteoutFormat;
 
 /// Everything the command line says.
@@ -49,8 +50,9 @@ pub struct MountArgs {
     /// A persistent index of the lower chain to serve lower-only directories from
     /// (`index=FILE`; kernel overlayfs' `index=on|off` is accepted and ignored).
     pub index: Option<PathBuf>,
-    /// FUSE passthrough of file I/O (`None`: on as root, where the kernel allows it).
-    pub passthrough: Option<bool>,
+    /// Which files pass their I/O through to the kernel (`None`: `on` as root, where
+    /// the kernel allows it, `off` otherwise).
+    pub passthrough: Option<PassthroughScope>,
     /// Answer every directory read with attributes (`readdirplus=always`) instead of
     /// letting the kernel choose (`auto`, the default). See `UnionFs::with_readdirplus`.
     pub readdirplus_always: bool,
@@ -183,12 +185,13 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
         ("index", Some(v)) if v != "on" && v != "off" => args.index = Some(PathBuf::from(v)),
         ("passthrough", Some(v)) => {
             args.passthrough = Some(match v.as_str() {
-                "on" | "1" | "yes" => true,
-                "off" | "0" | "no" => false,
-                other => return Err(format!("passthrough={other}: expected on or off")),
+                "on" | "1" | "yes" => PassthroughScope::Stable,
+                "all" => PassthroughScope::All,
+                "off" | "0" | "no" => PassthroughScope::Off,
+                other => return Err(format!("passthrough={other}: expected on, all or off")),
             })
         }
-        ("passthrough", None) => args.passthrough = Some(true),
+        ("passthrough", None) => args.passthrough = Some(PassthroughScope::Stable),
         ("readdirplus", Some(v)) => {
             args.readdirplus_always = match v.as_str() {
                 "always" => true,
@@ -305,7 +308,12 @@ options:
   timeout=SECS         cache time for entries of read-only layers (default 86400)
   dircache=N|all       directory entries kept indexed in memory (default 8192); older
                        directories' indexes are dropped and rebuilt when needed
-  passthrough=on|off   let the kernel do file I/O directly (default on as root)
+  passthrough=on|all|off
+                       let the kernel do file I/O directly (default on as root): on:
+                       for upper files, and all files of a read-only union; all: lower
+                       files of 128 KiB or more opened for reading too (reads as fast
+                       as the kernel's, but while one is open, opening it for writing
+                       or truncating it fails with ETXTBSY, as for a running program)
   readdirplus=auto|always
                        always: every directory read carries the entries' attributes
                        (faster stat-heavy walks, slower plain listings of big dirs);
@@ -394,6 +402,22 @@ mod tests {
             always(",readdirplus=never")
                 .unwrap_err()
                 .contains("readdirplus=never")
+        );
+    }
+
+    #[test]
+    fn passthrough_scope_is_named_on_all_or_off() {
+        let scope =
+            |opts: &str| p(&["-o", &format!("lowerdir=/l{opts}"), "/m"]).map(|a| a.passthrough);
+        assert_eq!(scope(""), Ok(None));
+        assert_eq!(scope(",passthrough"), Ok(Some(PassthroughScope::Stable)));
+        assert_eq!(scope(",passthrough=on"), Ok(Some(PassthroughScope::Stable)));
+        assert_eq!(scope(",passthrough=all"), Ok(Some(PassthroughScope::All)));
+        assert_eq!(scope(",passthrough=off"), Ok(Some(PassthroughScope::Off)));
+        assert!(
+            scope(",passthrough=lower")
+                .unwrap_err()
+                .contains("passthrough=lower")
         );
     }
 }

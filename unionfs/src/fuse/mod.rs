@@ -8,6 +8,7 @@ mod convert;
 mod passthrough;
 mod workers;
 
+pub use passthrough::PassthroughScope;
 pub use workers::Workers;
 
 use std::ffi::OsStr;
@@ -105,10 +106,12 @@ impl UnionFs {
         std::sync::Arc::clone(&self.workers)
     }
 
-    /// Asks the kernel for FUSE passthrough (Linux 6.9+, root): open files whose backing
-    /// can't change while open are then read and written by the kernel directly.
-    pub fn with_passthrough(mut self, on: bool) -> Self {
-        self.passthrough = on.then(Default::default);
+    /// Asks the kernel for FUSE passthrough (Linux 6.9+, root): the open files `scope`
+    /// names are then read and written by the kernel directly, with no request to the
+    /// daemon and no second page cache (see [`PassthroughScope`]).
+    pub fn with_passthrough(mut self, scope: PassthroughScope) -> Self {
+        self.passthrough =
+            (scope != PassthroughScope::Off).then(|| passthrough::Passthrough::new(scope));
         self
     }
 
@@ -123,12 +126,38 @@ impl UnionFs {
         let Some(pt) = &self.passthrough else {
             return passthrough::Decision::Serve;
         };
-        let identity = self.passthrough_identity(fh);
-        let backing = || {
-            let file = self.union.open_file(fh).map_err(std::io::Error::from)?;
-            open_backing(std::os::fd::AsFd::as_fd(&*file.backing()))
+        let Ok(file) = self.union.open_file(fh) else {
+            return passthrough::Decision::Serve;
         };
-        pt.open(ino, fh, identity, backing)
+        let fd = file.backing();
+        let state = file.node.snapshot();
+        let where_ = if (state.upper && !state.metacopy) || self.union.read_only() {
+            passthrough::Backing::Stable
+        } else {
+            // Only `All` passes lower files through, so only it needs the size.
+            let large = pt.scope() == PassthroughScope::All
+                && crate::sys::stat_fd(std::os::fd::AsFd::as_fd(&*fd))
+                    .is_ok_and(|st| st.st_size as u64 >= passthrough::LOWER_PASSTHROUGH_MIN_SIZE);
+            passthrough::Backing::Lower { large }
+        };
+        pt.open(ino, fh, where_, || {
+            open_backing(std::os::fd::AsFd::as_fd(&*fd))
+        })
+    }
+
+    /// Announces a change to inode `ino`'s data (see [`passthrough::Passthrough::begin_data_change`]):
+    /// ETXTBSY while a reader holds its lower file through passthrough.
+    fn begin_data_change(
+        &self,
+        ino: u64,
+    ) -> Result<Option<passthrough::DataChange<'_, fuser::BackingId>>, Errno> {
+        match &self.passthrough {
+            Some(pt) => pt
+                .begin_data_change(ino)
+                .map(Some)
+                .map_err(|_| Errno::ETXTBSY),
+            None => Ok(None),
+        }
     }
 
     /// Creates a non-file entry and answers with it (mknod, mkdir, symlink).
@@ -146,18 +175,6 @@ impl UnionFs {
             .create_entry(parent.0, name, spec, caller(req, umask))
             .map(|(n, a, _)| (n, a));
         self.entry(reply, r)
-    }
-
-    /// The backing file's identity when handle `fh` may pass through.
-    fn passthrough_identity(&self, fh: u64) -> Option<(u64, u64)> {
-        let file = self.union.open_file(fh).ok()?;
-        let state = file.node.snapshot();
-        let stable = (state.upper && !state.metacopy) || self.union.read_only();
-        if !stable {
-            return None;
-        }
-        let st = crate::sys::stat_fd(std::os::fd::AsFd::as_fd(&*file.backing())).ok()?;
-        Some((st.st_dev, st.st_ino))
     }
 
     fn ttl(&self, upper: bool) -> Duration {
@@ -237,9 +254,13 @@ impl Filesystem for UnionFs {
             let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
             if !granted {
-                log::info!(
-                    "the kernel offers no FUSE passthrough: all I/O goes through the daemon"
-                );
+                let why = "the kernel offers no FUSE passthrough: all I/O goes through the daemon";
+                // Asked for by name, its absence is worth a warning; as the default of
+                // every root mount on older kernels, it is not.
+                match self.passthrough.as_ref().map(|p| p.scope()) {
+                    Some(PassthroughScope::All) => log::warn!("{why}"),
+                    _ => log::info!("{why}"),
+                }
                 self.passthrough = None;
             }
         }
@@ -297,10 +318,19 @@ impl Filesystem for UnionFs {
                 atime: set_time(atime),
                 mtime: set_time(mtime),
             };
+            let change = if size.is_some() {
+                match self.begin_data_change(ino.0) {
+                    Ok(change) => change,
+                    Err(e) => return reply.error(e),
+                }
+            } else {
+                None
+            };
             match self.union.setattr(ino.0, set, fh.map(|f| f.0)) {
                 Ok(attr) => reply.attr(&self.timeouts.upper, &file_attr(&attr)),
                 Err(e) => reply.error(errno(e)),
             }
+            drop(change);
         })
     }
 
@@ -420,8 +450,17 @@ impl Filesystem for UnionFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        guarded!(
-            self,
+        guarded!(self, {
+            let writes =
+                flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
+            let change = if writes {
+                match self.begin_data_change(ino.0) {
+                    Ok(change) => change,
+                    Err(e) => return reply.error(e),
+                }
+            } else {
+                None
+            };
             match self.union.open(ino.0, flags.0) {
                 Ok(fh) => match self.io_mode(ino.0, fh, |fd| reply.open_backing(fd)) {
                     passthrough::Decision::Pass(id) => {
@@ -433,7 +472,8 @@ impl Filesystem for UnionFs {
                 },
                 Err(e) => reply.error(errno(e)),
             }
-        )
+            drop(change);
+        })
     }
 
     fn read(
