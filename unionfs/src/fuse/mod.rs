@@ -23,7 +23,7 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::union::{Caller, NewEntry, SetAttr, SetTime, Union};
+use crate::union::{Caller, NewEntry, SetAttr, SetTime, Union, open_changes_data};
 use convert::{errno, file_attr, file_type};
 
 /// How long the kernel may cache entries and attributes. Every change goes through this
@@ -145,18 +145,20 @@ impl UnionFs {
         })
     }
 
-    /// Announces a change to inode `ino`'s data (see [`passthrough::Passthrough::begin_data_change`]):
-    /// ETXTBSY while a reader holds its lower file through passthrough.
+    /// For a request that `changes` inode `ino`'s data, announces the change (see
+    /// [`passthrough::Passthrough::begin_data_change`]), to be held until it is made:
+    /// ETXTBSY while a reader holds the inode's lower file through passthrough.
     fn begin_data_change(
         &self,
         ino: u64,
+        changes: bool,
     ) -> Result<Option<passthrough::DataChange<'_, fuser::BackingId>>, Errno> {
         match &self.passthrough {
-            Some(pt) => pt
+            Some(pt) if changes => pt
                 .begin_data_change(ino)
                 .map(Some)
                 .map_err(|_| Errno::ETXTBSY),
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -318,13 +320,9 @@ impl Filesystem for UnionFs {
                 atime: set_time(atime),
                 mtime: set_time(mtime),
             };
-            let change = if size.is_some() {
-                match self.begin_data_change(ino.0) {
-                    Ok(change) => change,
-                    Err(e) => return reply.error(e),
-                }
-            } else {
-                None
+            let change = match self.begin_data_change(ino.0, size.is_some()) {
+                Ok(change) => change,
+                Err(e) => return reply.error(e),
             };
             match self.union.setattr(ino.0, set, fh.map(|f| f.0)) {
                 Ok(attr) => reply.attr(&self.timeouts.upper, &file_attr(&attr)),
@@ -451,15 +449,9 @@ impl Filesystem for UnionFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded!(self, {
-            let writes =
-                flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
-            let change = if writes {
-                match self.begin_data_change(ino.0) {
-                    Ok(change) => change,
-                    Err(e) => return reply.error(e),
-                }
-            } else {
-                None
+            let change = match self.begin_data_change(ino.0, open_changes_data(flags.0)) {
+                Ok(change) => change,
+                Err(e) => return reply.error(e),
             };
             match self.union.open(ino.0, flags.0) {
                 Ok(fh) => match self.io_mode(ino.0, fh, |fd| reply.open_backing(fd)) {

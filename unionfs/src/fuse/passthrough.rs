@@ -56,7 +56,21 @@ struct InodeIo<B> {
     changing: usize,
 }
 
+impl<B> Default for InodeIo<B> {
+    fn default() -> Self {
+        InodeIo {
+            mode: None,
+            changing: 0,
+        }
+    }
+}
+
 impl<B> InodeIo<B> {
+    /// Nothing open and no change under way: nothing left to remember.
+    fn idle(&self) -> bool {
+        self.mode.is_none() && self.changing == 0
+    }
+
     fn holds_lower(&self) -> bool {
         matches!(self.mode, Some(Mode::Passthrough { lower: true, .. }))
     }
@@ -120,7 +134,7 @@ impl<B> Drop for DataChange<'_, B> {
             let mut inodes = pt.lock();
             if let Some(io) = inodes.get_mut(&ino) {
                 io.changing = io.changing.saturating_sub(1);
-                if io.changing == 0 && io.mode.is_none() {
+                if io.idle() {
                     inodes.remove(&ino);
                 }
             }
@@ -174,13 +188,7 @@ impl<B> Passthrough<B> {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        inodes
-            .entry(ino)
-            .or_insert(InodeIo {
-                mode: None,
-                changing: 0,
-            })
-            .changing += 1;
+        inodes.entry(ino).or_default().changing += 1;
         Ok(DataChange {
             owner: Some((self, ino)),
         })
@@ -197,10 +205,7 @@ impl<B> Passthrough<B> {
         open_backing: impl FnOnce() -> std::io::Result<B>,
     ) -> Decision<B> {
         let mut inodes = self.lock();
-        let io = inodes.entry(ino).or_insert(InodeIo {
-            mode: None,
-            changing: 0,
-        });
+        let io = inodes.entry(ino).or_default();
         let wanted = match (self.scope, backing) {
             (PassthroughScope::Off, _) => false,
             (_, Backing::Stable) => true,
@@ -279,7 +284,7 @@ impl<B> Passthrough<B> {
             return;
         }
         io.mode = None;
-        if io.changing == 0 {
+        if io.idle() {
             inodes.remove(&ino);
         }
         if lower {

@@ -50,6 +50,12 @@ fn is_write(flags: i32) -> bool {
     acc == libc::O_WRONLY || acc == libc::O_RDWR
 }
 
+/// Whether an open with `flags` may change the file's data (opened for writing, or
+/// truncated): such an open copies a lower file up.
+pub fn open_changes_data(flags: i32) -> bool {
+    is_write(flags) || flags & libc::O_TRUNC != 0
+}
+
 impl Union {
     fn file(&self, fh: u64) -> SysResult<Arc<OpenFile>> {
         self.files
@@ -93,7 +99,7 @@ impl Union {
 
     pub(crate) fn open_node(&self, node: Arc<Node>, flags: i32) -> SysResult<u64> {
         let truncate = flags & libc::O_TRUNC != 0;
-        let writing = is_write(flags) || truncate;
+        let writing = open_changes_data(flags);
         if truncate && self.is_executing(node.id) {
             return Err(Errno::ETXTBSY);
         }

@@ -34,7 +34,7 @@ use nix::sys::stat::FileStat;
 
 pub use self::attr::{FsStats, SetAttr, SetTime};
 pub use self::create::NewEntry;
-pub use self::files::OpenFile;
+pub use self::files::{OpenFile, open_changes_data};
 use self::node::{LowerPath, NodeState, NodeTable};
 pub use self::node::{Node, NodeId, ROOT_ID};
 pub use self::readdir::DirEntry;
