@@ -393,6 +393,50 @@ fn open_handles_report_the_copied_up_attributes() {
     drop(m);
 }
 
+/// A handle reading a large lower file stays open while another handle appends to it:
+/// the append goes to a copy-up, the reader's next read sees the copy (as under
+/// overlayfs since Linux 4.19, which is the oracle here), and the lower layer is never
+/// written. The file is large enough that `passthrough=all` would pass it through; by
+/// default it is served, so the writer is not refused. (fuse-overlayfs 2.0.0, which
+/// passes such readers through, writes this append into the lower file.)
+#[test]
+fn a_writer_beside_a_reader_of_a_lower_file_copies_up() {
+    let data: Vec<u8> = (0..512 << 10).map(|i: u32| (i % 253) as u8).collect();
+    let appended = [&data[..], b"appended\n"].concat();
+    let t = Twin::new(1, "", "", |s| {
+        layers::file(&s.lower(0).join("f"), &data, 0o644).expect("file");
+    });
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(-1);
+    let seen = t.same("a reader held open across an append", |root| {
+        let reader = fs::File::open(root.join("f")).map_err(errno)?;
+        let mut head = vec![0u8; 64 << 10];
+        reader.read_at(&mut head, 0).map_err(errno)?;
+        fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("f"))
+            .and_then(|mut w| w.write_all(b"appended\n"))
+            .map_err(errno)?;
+        let mut all = vec![0u8; appended.len() + 64];
+        let n = reader.read_at(&mut all, 0).map_err(errno)?;
+        Ok::<_, i32>((n, all[..n] == appended[..]))
+    });
+    assert_eq!(
+        seen,
+        Ok((appended.len(), true)),
+        "the reader sees the append"
+    );
+    for (stack, who) in [(&t.ks, "kernel overlayfs"), (&t.fs, "the daemon")] {
+        assert!(
+            fs::read(stack.lower(0).join("f")).expect("lower") == data,
+            "{who} wrote into the lower layer"
+        );
+        assert!(
+            fs::read(stack.upper.join("f")).expect("copied up") == appended,
+            "{who}: the append is in the upper copy"
+        );
+    }
+}
+
 /// With `-o passthrough=all`, a large lower file opened for reading passes through to
 /// the kernel, which can't move that handle to a copy-up nor open the copy beside it. So
 /// while the lower file is held, opening it for writing or truncating it fails with
