@@ -1,7 +1,8 @@
 //! Semantics that are not about one on-disk format: deletes and whiteouts, rmdir on
 //! the merged view, special files, xattrs, statfs, fsync, fallocate, SEEK_DATA/HOLE,
 //! locks, UTIME_NOW/UTIME_OMIT, O_EXCL, shared writable mmap, name length limits and
-//! paths deeper than PATH_MAX. Kernel overlayfs (or ext4) is the reference.
+//! paths deeper than PATH_MAX, reads of big lower files at any offset. Kernel overlayfs
+//! (or ext4) is the reference.
 
 use std::ffi::CString;
 use std::fs;
@@ -697,4 +698,67 @@ fn o_trunc_of_a_running_program_is_refused_and_truncates_nothing() {
         "kernel overlayfs"
     );
     assert_eq!(d, k);
+}
+
+/// Reads of a big lower file come back byte for byte at any offset and size: at offsets
+/// off the page grid, across the end of the file, after a metadata-only copy-up (the
+/// data still below) and, on the daemon, with `O_DIRECT` at an odd offset (the kernel
+/// then asks for exactly that range). The daemon answers large reads of lower files from
+/// a mapping of the range and small ones through a buffer; both must agree.
+#[test]
+fn big_lower_files_read_back_exactly_at_any_offset() {
+    const LEN: usize = (3 << 20) + 123;
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    let t = Twin::new(1, "", "", |s| {
+        layers::file(&s.lower(0).join("big"), &data, 0o644).expect("file");
+    });
+    let ranges = [
+        (0, LEN + 4096),
+        (1001, 300 << 10),
+        (LEN - 5000, 64 << 10),
+        (LEN + 10, 128 << 10),
+        (4096, 100),
+    ];
+    let read_ranges = |root: &Path| {
+        let f = fs::File::open(root.join("big")).expect("open");
+        ranges
+            .iter()
+            .map(|&(offset, size)| {
+                let mut buf = vec![0u8; size];
+                let n = f.read_at(&mut buf, offset as u64).expect("read");
+                let want = &data[offset.min(LEN)..(offset + size).min(LEN)];
+                (n, &buf[..n] == want)
+            })
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<(usize, bool)> = ranges
+        .iter()
+        .map(|&(offset, size)| ((offset + size).min(LEN) - offset.min(LEN), true))
+        .collect();
+    assert_eq!(t.same("reads of a big lower file", read_ranges), expected);
+
+    let direct = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(t.d().join("big"))
+        .expect("O_DIRECT open on the daemon");
+    let mut buf = vec![0u8; 200 << 10];
+    let n = direct.read_at(&mut buf, 12_345).expect("O_DIRECT read");
+    assert_eq!(n, buf.len());
+    assert!(
+        buf == data[12_345..12_345 + n],
+        "O_DIRECT read at an odd offset"
+    );
+
+    let chmod = t.same("chmod (metadata-only copy-up)", |root| {
+        errno(fs::set_permissions(
+            root.join("big"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        ))
+    });
+    assert_eq!(chmod, Ok(()));
+    assert_eq!(
+        t.same("reads after a metadata-only copy-up", read_ranges),
+        expected
+    );
 }

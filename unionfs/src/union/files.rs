@@ -173,6 +173,23 @@ impl Union {
         Ok(fd)
     }
 
+    /// The handle's lower descriptor, if reads through it still see the file's current
+    /// data: the handle was opened on a lower copy and the node has not been copied up
+    /// since (a metadata-only copy-up leaves the data below). `None` sends the caller to
+    /// [`Union::read_into`], which follows the copy-up.
+    pub(super) fn lower_read_fd(&self, fh: u64) -> SysResult<Option<Arc<OwnedFd>>> {
+        let file = self.file(fh)?;
+        let guard = file.fd.read().unwrap_or_else(|e| e.into_inner());
+        if guard.1 {
+            return Ok(None);
+        }
+        let state = file.node.read_state();
+        if state.upper && !state.metacopy {
+            return Ok(None);
+        }
+        Ok(Some(guard.0.clone()))
+    }
+
     /// Reads into `buf` from `offset` until it is full or the file ends; returns the
     /// bytes read. (The caller owns the buffer so that a serving thread can reuse one:
     /// a fresh 128 KiB buffer per READ was a zero-filled allocation every time.)
