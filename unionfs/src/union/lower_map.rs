@@ -23,7 +23,6 @@ use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd};
 
 use memmap2::{Mmap, MmapOptions};
-use nix::errno::Errno;
 
 use super::Union;
 use crate::sys::{self, SysResult};
@@ -43,7 +42,8 @@ impl Deref for MappedRange {
 
 impl Union {
     /// Maps up to `size` bytes from `offset` of the lower file behind handle `fh`, or
-    /// `None` when the handle reads an upper file (then [`Union::read_into`] answers).
+    /// `None` when the handle reads an upper file or the file can't be mapped (then
+    /// [`Union::read_into`] answers).
     pub fn map_lower_range(
         &self,
         fh: u64,
@@ -64,9 +64,17 @@ impl Union {
         // size it has now. The bytes are only read by the kernel, in `writev`, where a
         // page gone from under the mapping fails the call instead of faulting the daemon
         // (module doc); the daemon never dereferences them itself.
-        let map = unsafe { options.map(fd.as_raw_fd()) }
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(Some(MappedRange(Some(map))))
+        match unsafe { options.map(fd.as_raw_fd()) } {
+            Ok(map) => Ok(Some(MappedRange(Some(map)))),
+            // Not every layer's filesystem can map its files (a FUSE layer serving
+            // `direct_io` answers ENODEV): the buffer reads those.
+            Err(e) => {
+                log::debug!(
+                    "mapping a lower file for a READ failed ({e}); reading it into a buffer"
+                );
+                Ok(None)
+            }
+        }
     }
 }
 
