@@ -241,7 +241,7 @@ impl Union {
         let masked = |mode: u32| mode & !umask.unwrap_or(0);
         let (fd, mode) = match spec {
             NewEntry::File { mode, flags } => {
-                let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY);
+                let keep = super::files::backing_open_flags(*flags);
                 let fd = sys::open_child(
                     dir,
                     name,

@@ -50,6 +50,17 @@ fn is_write(flags: i32) -> bool {
     acc == libc::O_WRONLY || acc == libc::O_RDWR
 }
 
+/// The flags of a caller's open that the daemon's own descriptor on the backing file
+/// takes. Creation and truncation are done by the union itself. `O_DIRECT` is dropped:
+/// the kernel already keeps such a handle out of the FUSE page cache and sends each read
+/// and write to the daemon as asked, while the daemon's buffers have none of the
+/// alignment a backing filesystem demands of direct I/O, so with it every served
+/// `O_DIRECT` read or write failed with EINVAL, aligned or not. (Passed-through handles
+/// do direct I/O all the same: the kernel gives the backing file the caller's request.)
+pub(crate) fn backing_open_flags(flags: i32) -> i32 {
+    flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC | libc::O_DIRECT)
+}
+
 /// Whether an open with `flags` may change the file's data (opened for writing, or
 /// truncated): such an open copies a lower file up.
 pub fn open_changes_data(flags: i32) -> bool {
@@ -142,8 +153,7 @@ impl Union {
     fn open_backing(&self, node: &Node, flags: i32) -> SysResult<(OwnedFd, bool)> {
         let state = node.snapshot();
         let (layer, path) = self.data_location(node, &state)?;
-        let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC);
-        let mut oflags = OFlag::from_bits_truncate(keep);
+        let mut oflags = OFlag::from_bits_truncate(backing_open_flags(flags));
         if !self.layers.is_upper(layer) {
             oflags = (oflags & !OFlag::O_ACCMODE) | OFlag::O_RDONLY;
         }
