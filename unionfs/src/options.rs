@@ -53,9 +53,11 @@ pub struct MountArgs {
     /// Which files pass their I/O through to the kernel (`None`: `on` as root, where
     /// the kernel allows it, `off` otherwise).
     pub passthrough: Option<PassthroughScope>,
-    /// Answer every directory read with attributes (`readdirplus=always`) instead of
-    /// letting the kernel choose (`auto`, the default). See `UnionFs::with_readdirplus`.
-    pub readdirplus_always: bool,
+    /// Answer every directory read with attributes (`readdirplus=always`) or let the
+    /// kernel choose (`auto`); `None` when not given: `always` with an index file,
+    /// whose records carry the attributes at no cost, `auto` without. See
+    /// `UnionFs::with_readdirplus`.
+    pub readdirplus_always: Option<bool>,
     /// Entry and attribute cache time, seconds, for read-only entries.
     pub timeout: Option<u64>,
     /// How many merged directory entries to keep indexed in memory (`dircache=N|all`).
@@ -194,8 +196,8 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
         ("passthrough", None) => args.passthrough = Some(PassthroughScope::Stable),
         ("readdirplus", Some(v)) => {
             args.readdirplus_always = match v.as_str() {
-                "always" => true,
-                "auto" => false,
+                "always" => Some(true),
+                "auto" => Some(false),
                 other => return Err(format!("readdirplus={other}: expected auto or always")),
             }
         }
@@ -316,8 +318,9 @@ options:
                        or truncating it fails with ETXTBSY, as for a running program)
   readdirplus=auto|always
                        always: every directory read carries the entries' attributes
-                       (faster stat-heavy walks, slower plain listings of big dirs);
-                       auto (default): the kernel asks for them when it sees stats
+                       (faster stat-heavy walks, slower plain listings of big dirs;
+                       the default with index=FILE); auto (the default without an
+                       index): the kernel asks for them when it sees stats
   index=FILE           persistent index of the lower layers (built by unionfs-index build):
                        lower-only directories are served from it without reading the layers
   ro, allow_other, allow_root, default_permissions, [no]suid, [no]dev, [no]exec
@@ -391,13 +394,13 @@ mod tests {
     }
 
     #[test]
-    fn readdirplus_is_auto_unless_always() {
+    fn readdirplus_is_auto_or_always_or_left_to_the_daemon() {
         let always = |opts: &str| {
             p(&["-o", &format!("lowerdir=/l{opts}"), "/m"]).map(|a| a.readdirplus_always)
         };
-        assert_eq!(always(""), Ok(false));
-        assert_eq!(always(",readdirplus=auto"), Ok(false));
-        assert_eq!(always(",readdirplus=always"), Ok(true));
+        assert_eq!(always(""), Ok(None));
+        assert_eq!(always(",readdirplus=auto"), Ok(Some(false)));
+        assert_eq!(always(",readdirplus=always"), Ok(Some(true)));
         assert!(
             always(",readdirplus=never")
                 .unwrap_err()
