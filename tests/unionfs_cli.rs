@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -553,4 +554,36 @@ fn missing_dev_fuse_is_refused() {
         "the message must name /dev/fuse: {text}"
     );
     assert!(mounts_at(&s.mnt).is_empty());
+}
+
+/// The mount's readahead in KiB, from its bdi in sysfs.
+fn readahead_kb(mnt: &Path) -> u32 {
+    let dev = fs::metadata(mnt).expect("stat mount").dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    fs::read_to_string(format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"))
+        .expect("read_ahead_kb of the mount's bdi")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// With `readahead=KB` (root) the daemon sets its mount's readahead once the first file
+/// is opened (processing INIT resets it, so it can't be set sooner); without it, or
+/// with 0, the kernel's stays.
+#[test]
+fn readahead_is_set_once_a_file_is_opened_when_asked() {
+    if !integration_tests::mount::testing_unionfsd() {
+        return;
+    }
+    for (opts, want) in [
+        ("", None),
+        ("readahead=0", None),
+        ("readahead=1024", Some(1024)),
+    ] {
+        let s = simple_stack();
+        let m = FuseMount::mount(&s, opts);
+        let before = readahead_kb(m.mnt());
+        assert_eq!(fs::read(m.mnt().join("both")).expect("read"), b"top\n");
+        assert_eq!(readahead_kb(m.mnt()), want.unwrap_or(before), "{opts:?}");
+    }
 }

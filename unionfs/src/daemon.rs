@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use fuser::{Config, MountOption, SessionACL};
 
-use crate::fuse::{PassthroughScope, Timeouts, UnionFs};
+use crate::fuse::{PassthroughScope, ReadaheadTuning, Timeouts, UnionFs};
 use crate::layer::LayerStack;
 use crate::options::MountArgs;
 use crate::union::{Union, UnionConfig};
@@ -206,7 +206,7 @@ pub struct Mounted {
 /// As root the mount is made here with the `fuse.unionfsd` type, so `/proc/mounts`,
 /// `findmnt -t` and `umount -t` see what it is; unprivileged users go through
 /// `fusermount3`, which does the same with the `subtype=` option.
-pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
+pub fn mount(mut fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
     let mut config = fuse_config(args);
     let workers = fs.workers();
     // The thread count the workers' bookkeeping counts on (a larger one would park
@@ -218,7 +218,11 @@ pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
         }
     };
     let mountpoint = args.mountpoint.clone();
+    let readahead_kb = args.readahead_kb.unwrap_or(0);
     if !nix::unistd::geteuid().is_root() {
+        if args.readahead_kb.is_some_and(|kb| kb > 0) {
+            log::warn!("readahead= needs root (it is set in sysfs); the kernel's is kept");
+        }
         let mut session = fuser::Session::new(fs, &mountpoint, &config)
             .map_err(|e| MountError(format!("mounting {}: {e}", mountpoint.display())))?;
         watch(&session);
@@ -230,7 +234,16 @@ pub fn mount(fs: UnionFs, args: &MountArgs) -> Result<Mounted, MountError> {
             }),
         });
     }
+    // Resolved before the mount: afterwards, resolving the mount point would ask the
+    // daemon, which does not serve yet.
+    let resolved = std::fs::canonicalize(&mountpoint).unwrap_or_else(|_| mountpoint.clone());
     let fd = mount_as_root(args, &config)?;
+    if readahead_kb > 0 {
+        match ReadaheadTuning::for_mount(&resolved, readahead_kb) {
+            Ok(tuning) => fs.set_readahead(tuning),
+            Err(e) => log::warn!("readahead left as the kernel sets it: {e}"),
+        }
+    }
     let session = fuser::Session::from_fd(fs, fd, config.acl, config).map_err(|e| {
         MountError(format!(
             "starting the FUSE session on {}: {e}",

@@ -58,6 +58,9 @@ pub struct MountArgs {
     /// whose records carry the attributes at no cost, `auto` without. See
     /// `UnionFs::with_readdirplus`.
     pub readdirplus_always: Option<bool>,
+    /// The mount's readahead in KiB (`readahead=KB`, root only); `None` or 0 leave the
+    /// kernel's 128 KiB. See `fuse::ReadaheadTuning`.
+    pub readahead_kb: Option<u32>,
     /// Entry and attribute cache time, seconds, for read-only entries.
     pub timeout: Option<u64>,
     /// How many merged directory entries to keep indexed in memory (`dircache=N|all`).
@@ -205,6 +208,12 @@ fn flag(args: &mut MountArgs, name: &str, value: Option<&str>) -> Result<(), Str
             })
         }
         ("passthrough", None) => args.passthrough = Some(PassthroughScope::Stable),
+        ("readahead", Some(v)) => {
+            args.readahead_kb = Some(
+                v.parse()
+                    .map_err(|_| format!("readahead={v}: expected a size in KiB"))?,
+            )
+        }
         ("readdirplus", Some(v)) => {
             args.readdirplus_always = match v.as_str() {
                 "always" => Some(true),
@@ -332,6 +341,8 @@ options:
                        (faster stat-heavy walks, slower plain listings of big dirs;
                        the default with index=FILE); auto (the default without an
                        index): the kernel asks for them when it sees stats
+  readahead=KB         as root: how far the kernel reads files ahead (default: the
+                       kernel's 128); bigger READs of big files, more memory per READ
   index=FILE           persistent index of the lower layers (built by unionfs-index build):
                        lower-only directories are served from it without reading the layers
   ro, allow_other, allow_root, default_permissions, [no]suid, [no]dev, [no]exec
@@ -428,6 +439,16 @@ mod tests {
                 .unwrap_err()
                 .contains("readdirplus=never")
         );
+    }
+
+    #[test]
+    fn readahead_is_a_size_in_kib() {
+        let kb =
+            |opts: &str| p(&["-o", &format!("lowerdir=/l{opts}"), "/m"]).map(|a| a.readahead_kb);
+        assert_eq!(kb(""), Ok(None));
+        assert_eq!(kb(",readahead=0"), Ok(Some(0)));
+        assert_eq!(kb(",readahead=4096"), Ok(Some(4096)));
+        assert!(kb(",readahead=1M").unwrap_err().contains("readahead=1M"));
     }
 
     #[test]

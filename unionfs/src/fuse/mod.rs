@@ -6,9 +6,11 @@
 
 mod convert;
 mod passthrough;
+mod readahead;
 mod workers;
 
 pub use passthrough::PassthroughScope;
+pub use readahead::ReadaheadTuning;
 pub use workers::Workers;
 
 use std::ffi::OsStr;
@@ -71,6 +73,7 @@ pub struct UnionFs {
     passthrough: Option<passthrough::Passthrough>,
     workers: std::sync::Arc<Workers>,
     readdirplus_always: bool,
+    readahead: Option<ReadaheadTuning>,
 }
 
 impl UnionFs {
@@ -82,6 +85,7 @@ impl UnionFs {
             passthrough: None,
             workers: std::sync::Arc::new(Workers::new(1)),
             readdirplus_always: false,
+            readahead: None,
         }
     }
 
@@ -98,6 +102,12 @@ impl UnionFs {
     pub fn with_readdirplus(mut self, always: bool) -> Self {
         self.readdirplus_always = always;
         self
+    }
+
+    /// Raises the mount's readahead when the first file is opened, INIT being answered
+    /// by then (see [`ReadaheadTuning`]).
+    pub fn set_readahead(&mut self, tuning: ReadaheadTuning) {
+        self.readahead = Some(tuning);
     }
 
     /// Sets how many threads `fuser` serves with (the daemon gives `fuser` the
@@ -457,6 +467,9 @@ impl Filesystem for UnionFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded!(self, {
+            if let Some(readahead) = &self.readahead {
+                readahead.apply_once();
+            }
             let change = match self.begin_data_change(ino.0, open_changes_data(flags.0)) {
                 Ok(change) => change,
                 Err(e) => return reply.error(e),
