@@ -148,8 +148,8 @@ impl UnionFs {
             return passthrough::Decision::Serve;
         };
         let fd = file.backing();
-        let state = file.node.snapshot();
-        let where_ = if (state.upper && !state.metacopy) || self.union.read_only() {
+        let data_upper = file.node.read_state().data_upper();
+        let where_ = if data_upper || self.union.read_only() {
             passthrough::Backing::Stable
         } else {
             // Only `All` passes lower files through, so only it needs the size.

@@ -32,6 +32,15 @@ impl OpenFile {
     pub fn backing(&self) -> Arc<OwnedFd> {
         self.fd.read().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
+
+    /// The backing descriptor and whether it is the upper copy, unless the node's data
+    /// was copied up since the handle was opened on the lower copy: then the descriptor
+    /// no longer reads the file's current data.
+    fn current_fd(&self) -> Option<(Arc<OwnedFd>, bool)> {
+        let guard = self.fd.read().unwrap_or_else(|e| e.into_inner());
+        let current = guard.1 || !self.node.read_state().data_upper();
+        current.then(|| (guard.0.clone(), guard.1))
+    }
 }
 
 /// The table of open files, by handle number.
@@ -167,15 +176,8 @@ impl Union {
     /// The descriptor to read through, reopened on the upper copy if the node was copied
     /// up since this handle was opened.
     fn read_fd(&self, file: &OpenFile) -> SysResult<Arc<OwnedFd>> {
-        {
-            let guard = file.fd.read().unwrap_or_else(|e| e.into_inner());
-            if guard.1 {
-                return Ok(guard.0.clone());
-            }
-            let state = file.node.read_state();
-            if !state.upper || state.metacopy {
-                return Ok(guard.0.clone());
-            }
+        if let Some((fd, _)) = file.current_fd() {
+            return Ok(fd);
         }
         let (fd, on_upper) = self.open_backing(&file.node, libc::O_RDONLY)?;
         let fd = Arc::new(fd);
@@ -188,16 +190,8 @@ impl Union {
     /// since (a metadata-only copy-up leaves the data below). `None` sends the caller to
     /// [`Union::read_into`], which follows the copy-up.
     pub(super) fn lower_read_fd(&self, fh: u64) -> SysResult<Option<Arc<OwnedFd>>> {
-        let file = self.file(fh)?;
-        let guard = file.fd.read().unwrap_or_else(|e| e.into_inner());
-        if guard.1 {
-            return Ok(None);
-        }
-        let state = file.node.read_state();
-        if state.upper && !state.metacopy {
-            return Ok(None);
-        }
-        Ok(Some(guard.0.clone()))
+        let current = self.file(fh)?.current_fd();
+        Ok(current.and_then(|(fd, on_upper)| (!on_upper).then_some(fd)))
     }
 
     /// Reads into `buf` from `offset` until it is full or the file ends; returns the

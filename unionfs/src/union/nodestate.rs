@@ -107,6 +107,12 @@ impl NodeState {
         }
     }
 
+    /// Whether the file's data is in the upper layer: it has an upper copy that is not
+    /// metadata only.
+    pub fn data_upper(&self) -> bool {
+        self.upper && !self.metacopy
+    }
+
     /// Parent directory's node.
     pub fn parent(&self) -> NodeId {
         self.parent
