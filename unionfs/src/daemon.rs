@@ -27,17 +27,6 @@ fn canonical(role: &str, p: &Path) -> Result<PathBuf, MountError> {
     std::fs::canonicalize(p).or_else(|e| fail(format!("{role} {}: {e}", p.display())))
 }
 
-fn is_mount_point(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    info.lines().any(|line| {
-        line.split(' ')
-            .nth(4)
-            .is_some_and(|mp| Path::new(&mp.replace("\\040", " ")) == path)
-    })
-}
-
 /// Checks everything that can be checked before mounting.
 pub fn check(args: &MountArgs) -> Result<(), MountError> {
     if !Path::new("/dev/fuse").exists() {
@@ -81,7 +70,7 @@ pub fn check(args: &MountArgs) -> Result<(), MountError> {
             args.mountpoint.display()
         ));
     }
-    if is_mount_point(&mp) {
+    if crate::sys::mountinfo::is_mount_point(&mp) {
         return fail(format!(
             "mountpoint {} is busy: something is already mounted there",
             args.mountpoint.display()

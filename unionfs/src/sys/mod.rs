@@ -5,6 +5,7 @@
 //! we trust, and paths may be deeper than `PATH_MAX`.
 
 pub mod handle;
+pub mod mountinfo;
 pub mod xattr;
 
 use std::ffi::{CString, OsStr};
