@@ -765,56 +765,6 @@ fn big_lower_files_read_back_exactly_at_any_offset() {
     );
 }
 
-/// unionfs-fuse serving a directory with `direct_io`: its files can't be mapped
-/// (`mmap` fails with ENODEV). Unmounted and stopped on drop.
-struct DirectIoLayer {
-    mnt: std::path::PathBuf,
-    child: std::process::Child,
-}
-
-impl DirectIoLayer {
-    fn mount(src: &Path, mnt: &Path) -> Self {
-        let child = std::process::Command::new("unionfs")
-            .args(["-f", "-o", "direct_io"])
-            .arg(format!("{}=RO", src.display()))
-            .arg(mnt)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("run unionfs (apt: unionfs-fuse)");
-        let layer = DirectIoLayer {
-            mnt: mnt.to_path_buf(),
-            child,
-        };
-        let start = std::time::Instant::now();
-        while !integration_tests::mount::fstype_at(mnt).is_some_and(|t| t.starts_with("fuse")) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "unionfs-fuse did not mount"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        layer
-    }
-}
-
-impl Drop for DirectIoLayer {
-    fn drop(&mut self) {
-        let unmounted = std::process::Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.mnt)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.mnt)
-                .status();
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
 /// A lower layer on a filesystem that can't map its files (a FUSE layer with
 /// `direct_io`) is still read, large reads included: the daemon reads what it can't
 /// map into its buffer. The `O_DIRECT` read asks for its whole range in one READ, which
@@ -825,7 +775,19 @@ fn a_lower_layer_that_cannot_be_mapped_is_read_through_the_buffer() {
     let s = LayerStack::new(1);
     let src = s.extra_dir("src");
     layers::file(&src.join("big"), &data, 0o644).expect("file");
-    let layer = DirectIoLayer::mount(&src, s.lower(0));
+    // unionfs-fuse serving `src` with `direct_io`: its files can't be mapped (`mmap`
+    // fails with ENODEV).
+    let layer = FuseMount::spawn_program(
+        Path::new("unionfs"),
+        &[
+            "-f".into(),
+            "-o".into(),
+            "direct_io".into(),
+            format!("{}=RO", src.display()).into(),
+        ],
+        s.lower(0),
+    )
+    .expect("unionfs-fuse (apt: unionfs-fuse) mounts the layer");
     let m = FuseMount::mount(&s, "");
     assert!(
         fs::read(s.mnt.join("big")).expect("read") == data,

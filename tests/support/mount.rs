@@ -324,8 +324,19 @@ impl FuseMount {
     /// Runs `daemon ARGS MNT` as a child that must stay in the foreground (e.g. with
     /// `-f` or `-d`) and waits until `MNT` is a live FUSE mount.
     pub fn spawn_child(args: &[OsString], mnt: &Path) -> Result<Self, MountFailure> {
+        Self::spawn_program(&daemon(), args, mnt)
+    }
+
+    /// Runs any FUSE filesystem `program ARGS MNT` as a child that stays in the
+    /// foreground (a peer serving a layer, say) and waits until `MNT` is a live FUSE
+    /// mount; dropping the guard unmounts it and reaps the program like the daemon.
+    pub fn spawn_program(
+        program: &Path,
+        args: &[OsString],
+        mnt: &Path,
+    ) -> Result<Self, MountFailure> {
         let depth = mounts_at(mnt).len() + 1;
-        let mut child = Command::new(daemon())
+        let mut child = Command::new(program)
             .args(args)
             .arg(mnt)
             .stdin(Stdio::null())
@@ -334,7 +345,7 @@ impl FuseMount {
             .spawn()
             .map_err(|e| MountFailure {
                 status: None,
-                stderr: format!("spawn {}: {e}", daemon().display()),
+                stderr: format!("spawn {}: {e}", program.display()),
             })?;
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         let start = Instant::now();
